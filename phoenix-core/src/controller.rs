@@ -1,0 +1,314 @@
+//! The experiment controller: drives one experiment through its phases using only the
+//! [`ExperimentStore`] and [`Executor`] traits.
+//!
+//! The controller reads the experiment, decides the next [`PhaseEvent`] from its phase, asks
+//! [`transition`](crate::phase::transition) what follows, persists the new state together with
+//! an event, and then performs the returned [`Effect`]s through the executor. Because every
+//! step is persisted before its effects run, a controller started on an experiment that was
+//! interrupted mid-run continues from the stored phase: it performs the effects of entering
+//! that phase again (they are idempotent) and measures the windows that are still missing.
+//!
+//! Other writers may change the experiment while it runs, a user cancelling it for example.
+//! The controller notices on its next write (the store refuses its stale version), reloads,
+//! and stops driving when the phase is no longer the one it was driving, tearing the variants
+//! down if the run was cancelled or failed under it.
+
+use std::sync::Arc;
+
+use crate::analysis;
+use crate::cost::CostModel;
+use crate::executor::Executor;
+use crate::experiment::{EventKind, Experiment, ExperimentId, ExperimentStatus};
+use crate::phase::{Effect, Phase, PhaseEvent, transition};
+use crate::store::ExperimentStore;
+use crate::{Error, Result};
+
+/// The actor named in the events the controller writes.
+pub const CONTROLLER_ACTOR: &str = "phoenix-controller";
+
+/// How often a request is retried when concurrent writers keep changing the experiment.
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// Drives experiments through their phases.
+#[derive(Clone)]
+pub struct ExperimentController {
+    store: Arc<dyn ExperimentStore>,
+    executor: Arc<dyn Executor>,
+    cost_model: CostModel,
+}
+
+/// The outcome of trying to persist one step.
+enum Step {
+    /// The step was persisted; perform these effects.
+    Moved(Experiment, &'static [Effect]),
+    /// Someone else moved the experiment; this is what is stored now.
+    Preempted(Experiment),
+}
+
+impl ExperimentController {
+    /// A controller over this store and executor, with the default cost model.
+    pub fn new(store: Arc<dyn ExperimentStore>, executor: Arc<dyn Executor>) -> Self {
+        Self { store, executor, cost_model: CostModel::default() }
+    }
+
+    /// Uses `cost_model` for experiments whose spec sets none.
+    #[must_use]
+    pub fn with_cost_model(mut self, cost_model: CostModel) -> Self {
+        self.cost_model = cost_model;
+        self
+    }
+
+    /// Marks a pending experiment as started by `actor`. [`run`](Self::run) then drives it.
+    pub async fn start(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
+        let (experiment, _) = self.request(id, actor, &PhaseEvent::Start, "started").await?;
+        Ok(experiment)
+    }
+
+    /// Drives the experiment until its run is over — Completed, Failed or Cancelled — and
+    /// returns it as stored then. A pending experiment is started; an interrupted one is
+    /// resumed from its stored phase.
+    ///
+    /// Executor errors do not make this fail: they end the experiment in `Failed` with the
+    /// reason. Store errors do, leaving the experiment as last persisted, to be resumed.
+    pub async fn run(&self, id: &ExperimentId) -> Result<Experiment> {
+        let mut experiment = self.store.get(id).await?;
+        // Entering a phase performs its effects; a resumed phase has its effects redone.
+        let mut pending_effects = resume_effects(experiment.status.phase);
+        loop {
+            if let Err(error) = self.perform(&experiment, pending_effects).await {
+                return self.fail(experiment, &error).await;
+            }
+            let step = match experiment.status.phase {
+                Phase::Pending => {
+                    self.advance(experiment, PhaseEvent::Start, "started".to_owned(), |_| {}).await?
+                }
+                Phase::Initializing => {
+                    let message = "both variants are prepared and running".to_owned();
+                    self.advance(experiment, PhaseEvent::Prepared, message, |_| {}).await?
+                }
+                Phase::Running => match self.measure_next(experiment).await? {
+                    Ok(step) => step,
+                    Err((experiment, error)) => return self.fail(experiment, &error).await,
+                },
+                Phase::Analyzing => self.analyze(experiment).await?,
+                Phase::Completed
+                | Phase::Failed
+                | Phase::Cancelled
+                | Phase::Promoted
+                | Phase::RolledBack => return Ok(experiment),
+            };
+            match step {
+                Step::Moved(next, effects) => {
+                    experiment = next;
+                    pending_effects = effects;
+                }
+                Step::Preempted(current) => return self.after_preemption(current).await,
+            }
+        }
+    }
+
+    /// Cancels an experiment whose run is not over, and tears its variants down.
+    pub async fn cancel(&self, id: &ExperimentId, actor: &str, reason: &str) -> Result<Experiment> {
+        let message = if reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {reason}") };
+        let (experiment, effects) = self.request(id, actor, &PhaseEvent::Cancel, &message).await?;
+        self.perform(&experiment, effects).await?;
+        Ok(experiment)
+    }
+
+    /// Promotes the candidate of a completed experiment: the executor makes it the target's
+    /// active pipeline first, then the phase is recorded as Promoted.
+    pub async fn promote(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
+        let experiment = self.store.get(id).await?;
+        transition(experiment.status.phase, &PhaseEvent::Promote)?;
+        self.executor.promote(&experiment).await?;
+        let message = match experiment.status.results.as_ref().map(|r| &r.recommendation) {
+            Some(analysis::Recommendation::Promote) | None => "candidate promoted".to_owned(),
+            Some(_) => "candidate promoted against the recommendation".to_owned(),
+        };
+        let (experiment, _) = self.request(id, actor, &PhaseEvent::Promote, &message).await?;
+        Ok(experiment)
+    }
+
+    /// Rejects the candidate of a completed experiment, or undoes its promotion: for a
+    /// promoted experiment the executor restores the previous pipeline first.
+    pub async fn rollback(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
+        let experiment = self.store.get(id).await?;
+        let (_, effects) = transition(experiment.status.phase, &PhaseEvent::Rollback)?;
+        let message = if effects.contains(&Effect::Rollback) {
+            self.executor.rollback(&experiment).await?;
+            "promotion rolled back"
+        } else {
+            "candidate rejected"
+        };
+        let (experiment, _) = self.request(id, actor, &PhaseEvent::Rollback, message).await?;
+        Ok(experiment)
+    }
+
+    /// Measures the next window, or finishes the run when every window is measured. An
+    /// executor error comes back as `Ok(Err(..))` so that the caller fails the experiment.
+    async fn measure_next(
+        &self,
+        experiment: Experiment,
+    ) -> Result<Result<Step, (Experiment, Error)>> {
+        let windows = experiment.spec.windows();
+        let done = experiment.status.windows.len();
+        let Some(window) = windows.get(done).copied() else {
+            let message = format!("all {} measurement windows recorded", windows.len());
+            return self.advance(experiment, PhaseEvent::RunFinished, message, |_| {}).await.map(Ok);
+        };
+        let measurement = match self.executor.measure(&experiment, window).await {
+            Ok(m) if m.window == window => m,
+            Ok(m) => {
+                let error = Error::executor(format!(
+                    "asked to measure window {} but got window {}",
+                    window.index, m.window.index
+                ));
+                return Ok(Err((experiment, error)));
+            }
+            Err(error) => return Ok(Err((experiment, error))),
+        };
+        let message = format!("window {}/{} measured", done + 1, windows.len());
+        self.advance(experiment, PhaseEvent::WindowMeasured, message, move |status| {
+            status.windows.push(measurement.clone());
+        })
+        .await
+        .map(Ok)
+    }
+
+    /// Computes the results and completes the experiment.
+    async fn analyze(&self, experiment: Experiment) -> Result<Step> {
+        let cost_model = experiment.spec.cost_model.clone().unwrap_or_else(|| self.cost_model.clone());
+        let results = analysis::analyze(
+            &experiment.status.windows,
+            &experiment.spec.success_criteria,
+            &cost_model,
+            self.executor.noise(),
+        );
+        let message = match &results.recommendation {
+            analysis::Recommendation::Promote => "analysed: recommend promoting the candidate".to_owned(),
+            analysis::Recommendation::Reject { reasons } => {
+                format!("analysed: recommend rejecting the candidate: {}", join(reasons))
+            }
+            analysis::Recommendation::Inconclusive { reasons } => {
+                format!("analysed: inconclusive: {}", join(reasons))
+            }
+        };
+        self.advance(experiment, PhaseEvent::Analyzed, message, move |status| {
+            status.results = Some(results.clone());
+        })
+        .await
+    }
+
+    /// Performs effects through the executor. `Analyze` needs no I/O: the Analyzing phase's
+    /// step computes and persists the results.
+    async fn perform(&self, experiment: &Experiment, effects: &[Effect]) -> Result<()> {
+        for effect in effects {
+            match effect {
+                Effect::Prepare => {
+                    self.executor.prepare(experiment).await?;
+                    self.executor.start(experiment).await?;
+                }
+                Effect::TearDown => self.executor.tear_down(experiment).await?,
+                Effect::Promote => self.executor.promote(experiment).await?,
+                Effect::Rollback => self.executor.rollback(experiment).await?,
+                Effect::Analyze => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the run in Failed with `error` as the reason, tearing down what was deployed.
+    async fn fail(&self, experiment: Experiment, error: &Error) -> Result<Experiment> {
+        let reason = error.to_string();
+        let event = PhaseEvent::Fail { reason: reason.clone() };
+        match self.advance(experiment, event, format!("failed: {reason}"), |_| {}).await? {
+            Step::Moved(failed, effects) => {
+                if let Err(teardown) = self.perform(&failed, effects).await {
+                    let message = format!("tear-down after the failure failed too: {teardown}");
+                    let event = failed.event(CONTROLLER_ACTOR, EventKind::Updated, message);
+                    self.store.append_event(&event).await?;
+                }
+                Ok(failed)
+            }
+            Step::Preempted(current) => self.after_preemption(current).await,
+        }
+    }
+
+    /// Someone else moved the experiment while this controller drove it. If they ended the
+    /// run, the variants this controller deployed are torn down; either way it stops driving.
+    async fn after_preemption(&self, current: Experiment) -> Result<Experiment> {
+        if matches!(current.status.phase, Phase::Cancelled | Phase::Failed) {
+            self.executor.tear_down(&current).await?;
+        }
+        Ok(current)
+    }
+
+    /// Applies `event` with `change` to the experiment and persists both with an event by the
+    /// controller. When the store reports a concurrent change, the step is applied again to
+    /// what is stored, as long as that is still the state this step was decided on.
+    async fn advance(
+        &self,
+        mut current: Experiment,
+        event: PhaseEvent,
+        message: String,
+        change: impl Fn(&mut ExperimentStatus),
+    ) -> Result<Step> {
+        loop {
+            let mut next = current.clone();
+            let from = next.status.phase;
+            let effects = next.apply(&event)?;
+            change(&mut next.status);
+            let kind = EventKind::Transition { from, to: next.status.phase, event: event.name().to_owned() };
+            let record = next.event(CONTROLLER_ACTOR, kind, message.clone());
+            match self.store.update(&next, &record).await {
+                Ok(saved) => return Ok(Step::Moved(saved, effects)),
+                Err(Error::Conflict { .. }) => {
+                    let stored = self.store.get(&current.id).await?;
+                    let same_state = stored.status.phase == current.status.phase
+                        && stored.status.windows.len() == current.status.windows.len();
+                    if !same_state {
+                        return Ok(Step::Preempted(stored));
+                    }
+                    current = stored;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Applies a user's event to the stored experiment, retrying on concurrent changes.
+    async fn request(
+        &self,
+        id: &ExperimentId,
+        actor: &str,
+        event: &PhaseEvent,
+        message: &str,
+    ) -> Result<(Experiment, &'static [Effect])> {
+        let mut attempt = 0;
+        loop {
+            let mut experiment = self.store.get(id).await?;
+            let from = experiment.status.phase;
+            let effects = experiment.apply(event)?;
+            let kind = EventKind::Transition { from, to: experiment.status.phase, event: event.name().to_owned() };
+            let record = experiment.event(actor, kind, message);
+            match self.store.update(&experiment, &record).await {
+                Ok(saved) => return Ok((saved, effects)),
+                Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// The effects of entering `phase`, redone when a controller resumes there.
+fn resume_effects(phase: Phase) -> &'static [Effect] {
+    match phase {
+        Phase::Initializing | Phase::Running => &[Effect::Prepare],
+        Phase::Analyzing => &[Effect::TearDown],
+        _ => &[],
+    }
+}
+
+fn join(reasons: &[analysis::Reason]) -> String {
+    reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}

@@ -1,0 +1,275 @@
+//! Attribute values and ordered attribute lists, as OTLP's `AnyValue` and `KeyValue`.
+
+use std::fmt;
+
+/// An attribute value: OTLP's `AnyValue`.
+///
+/// `Empty` is an `AnyValue` with no value set; OTLP allows it and Phoenix keeps it so that
+/// conversions stay lossless.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyValue {
+    /// No value set.
+    Empty,
+    /// A UTF-8 string.
+    String(String),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Double(f64),
+    /// An ordered list of values.
+    Array(Vec<AnyValue>),
+    /// An ordered list of key-value pairs.
+    Map(Attributes),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl AnyValue {
+    /// The string, if this is a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is an integer value.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Self::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for AnyValue {
+    fn from(value: &str) -> Self {
+        Self::String(value.to_owned())
+    }
+}
+
+impl From<String> for AnyValue {
+    fn from(value: String) -> Self {
+        Self::String(value)
+    }
+}
+
+impl From<i64> for AnyValue {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<bool> for AnyValue {
+    fn from(value: bool) -> Self {
+        Self::Bool(value)
+    }
+}
+
+impl From<f64> for AnyValue {
+    fn from(value: f64) -> Self {
+        Self::Double(value)
+    }
+}
+
+impl fmt::Display for AnyValue {
+    /// Formats the value the way OTTL's `String()` conversion would for scalars; arrays and
+    /// maps use a JSON-like form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => Ok(()),
+            Self::String(s) => f.write_str(s),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Double(d) => write!(f, "{d}"),
+            Self::Array(values) => {
+                f.write_str("[")?;
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Self::Map(map) => {
+                f.write_str("{")?;
+                for (i, kv) in map.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}:{}", kv.key, kv.value)?;
+                }
+                f.write_str("}")
+            }
+            Self::Bytes(b) => {
+                for byte in b {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One attribute: a key and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValue {
+    /// The attribute key, e.g. `process.pid`.
+    pub key: String,
+    /// The attribute value.
+    pub value: AnyValue,
+}
+
+impl KeyValue {
+    /// A key-value pair.
+    pub fn new(key: impl Into<String>, value: impl Into<AnyValue>) -> Self {
+        Self { key: key.into(), value: value.into() }
+    }
+}
+
+/// An ordered list of attributes with unique keys.
+///
+/// Order is kept as received so that OTLP conversions are lossless; equality is
+/// order-sensitive for the same reason. Series identity ([`SeriesKey`](super::SeriesKey))
+/// ignores order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes(Vec<KeyValue>);
+
+impl Attributes {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// An empty list with room for `capacity` attributes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Vec::with_capacity(capacity))
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: impl AsRef<str>) -> Option<&AnyValue> {
+        let key = key.as_ref();
+        self.0.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+    }
+
+    /// The string value of `key`, if present and a string.
+    pub fn get_str(&self, key: impl AsRef<str>) -> Option<&str> {
+        self.get(key).and_then(AnyValue::as_str)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: impl AsRef<str>) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key` to `value`: replaces the value in place if the key exists, appends otherwise.
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl Into<AnyValue>) {
+        let key = key.as_ref();
+        let value = value.into();
+        match self.0.iter_mut().find(|kv| kv.key == key) {
+            Some(kv) => kv.value = value,
+            None => self.0.push(KeyValue { key: key.to_owned(), value }),
+        }
+    }
+
+    /// Removes `key` and returns its value, keeping the order of the rest.
+    pub fn remove(&mut self, key: impl AsRef<str>) -> Option<AnyValue> {
+        let key = key.as_ref();
+        let index = self.0.iter().position(|kv| kv.key == key)?;
+        Some(self.0.remove(index).value)
+    }
+
+    /// Keeps only the attributes for which `keep` returns true.
+    pub fn retain(&mut self, keep: impl FnMut(&KeyValue) -> bool) {
+        self.0.retain(keep);
+    }
+
+    /// The attributes in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, KeyValue> {
+        self.0.iter()
+    }
+
+    /// How many attributes there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The attributes as a slice, in order.
+    pub fn as_slice(&self) -> &[KeyValue] {
+        &self.0
+    }
+
+    /// Consumes the list into its key-value pairs, in order.
+    pub fn into_vec(self) -> Vec<KeyValue> {
+        self.0
+    }
+}
+
+impl From<Vec<KeyValue>> for Attributes {
+    /// Wraps pairs as received. Later duplicates of a key are kept as they are, so that
+    /// input from elsewhere round-trips; [`Attributes::get`] sees the first.
+    fn from(pairs: Vec<KeyValue>) -> Self {
+        Self(pairs)
+    }
+}
+
+impl<K: AsRef<str>, V: Into<AnyValue>> FromIterator<(K, V)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut attributes = Self::new();
+        for (k, v) in iter {
+            attributes.insert(k, v);
+        }
+        attributes
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = &'a KeyValue;
+    type IntoIter = std::slice::Iter<'a, KeyValue>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_replaces_in_place_and_appends_new_keys() {
+        let mut attrs: Attributes = [("a", 1_i64), ("b", 2)].into_iter().collect();
+        attrs.insert("a", 10_i64);
+        attrs.insert("c", "x");
+        let keys: Vec<_> = attrs.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(attrs.get("a"), Some(&AnyValue::Int(10)));
+        assert_eq!(attrs.get_str("c"), Some("x"));
+    }
+
+    #[test]
+    fn remove_keeps_the_order_of_the_rest() {
+        let mut attrs: Attributes = [("a", 1_i64), ("b", 2), ("c", 3)].into_iter().collect();
+        assert_eq!(attrs.remove("b"), Some(AnyValue::Int(2)));
+        assert_eq!(attrs.remove("b"), None);
+        let keys: Vec<_> = attrs.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+    }
+
+    #[test]
+    fn display_formats_scalars_plainly() {
+        assert_eq!(AnyValue::from("nginx").to_string(), "nginx");
+        assert_eq!(AnyValue::Int(42).to_string(), "42");
+        assert_eq!(AnyValue::Bytes(vec![0xde, 0xad]).to_string(), "dead");
+        let arr = AnyValue::Array(vec![AnyValue::Int(1), AnyValue::Bool(true)]);
+        assert_eq!(arr.to_string(), "[1,true]");
+    }
+}
