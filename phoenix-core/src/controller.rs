@@ -48,7 +48,11 @@ enum Step {
 impl ExperimentController {
     /// A controller over this store and executor, with the default cost model.
     pub fn new(store: Arc<dyn ExperimentStore>, executor: Arc<dyn Executor>) -> Self {
-        Self { store, executor, cost_model: CostModel::default() }
+        Self {
+            store,
+            executor,
+            cost_model: CostModel::default(),
+        }
     }
 
     /// Uses `cost_model` for experiments whose spec sets none.
@@ -60,7 +64,9 @@ impl ExperimentController {
 
     /// Marks a pending experiment as started by `actor`. [`run`](Self::run) then drives it.
     pub async fn start(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
-        let (experiment, _) = self.request(id, actor, &PhaseEvent::Start, "started").await?;
+        let (experiment, _) = self
+            .request(id, actor, &PhaseEvent::Start, "started")
+            .await?;
         Ok(experiment)
     }
 
@@ -80,11 +86,13 @@ impl ExperimentController {
             }
             let step = match experiment.status.phase {
                 Phase::Pending => {
-                    self.advance(experiment, PhaseEvent::Start, "started".to_owned(), |_| {}).await?
+                    self.advance(experiment, PhaseEvent::Start, "started".to_owned(), |_| {})
+                        .await?
                 }
                 Phase::Initializing => {
                     let message = "both variants are prepared and running".to_owned();
-                    self.advance(experiment, PhaseEvent::Prepared, message, |_| {}).await?
+                    self.advance(experiment, PhaseEvent::Prepared, message, |_| {})
+                        .await?
                 }
                 Phase::Running => match self.measure_next(experiment).await? {
                     Ok(step) => step,
@@ -109,8 +117,14 @@ impl ExperimentController {
 
     /// Cancels an experiment whose run is not over, and tears its variants down.
     pub async fn cancel(&self, id: &ExperimentId, actor: &str, reason: &str) -> Result<Experiment> {
-        let message = if reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {reason}") };
-        let (experiment, effects) = self.request(id, actor, &PhaseEvent::Cancel, &message).await?;
+        let message = if reason.is_empty() {
+            "cancelled".to_owned()
+        } else {
+            format!("cancelled: {reason}")
+        };
+        let (experiment, effects) = self
+            .request(id, actor, &PhaseEvent::Cancel, &message)
+            .await?;
         self.perform(&experiment, effects).await?;
         Ok(experiment)
     }
@@ -121,11 +135,18 @@ impl ExperimentController {
         let experiment = self.store.get(id).await?;
         transition(experiment.status.phase, &PhaseEvent::Promote)?;
         self.executor.promote(&experiment).await?;
-        let message = match experiment.status.results.as_ref().map(|r| &r.recommendation) {
+        let message = match experiment
+            .status
+            .results
+            .as_ref()
+            .map(|r| &r.recommendation)
+        {
             Some(analysis::Recommendation::Promote) | None => "candidate promoted".to_owned(),
             Some(_) => "candidate promoted against the recommendation".to_owned(),
         };
-        let (experiment, _) = self.request(id, actor, &PhaseEvent::Promote, &message).await?;
+        let (experiment, _) = self
+            .request(id, actor, &PhaseEvent::Promote, &message)
+            .await?;
         Ok(experiment)
     }
 
@@ -140,7 +161,9 @@ impl ExperimentController {
         } else {
             "candidate rejected"
         };
-        let (experiment, _) = self.request(id, actor, &PhaseEvent::Rollback, message).await?;
+        let (experiment, _) = self
+            .request(id, actor, &PhaseEvent::Rollback, message)
+            .await?;
         Ok(experiment)
     }
 
@@ -154,7 +177,10 @@ impl ExperimentController {
         let done = experiment.status.windows.len();
         let Some(window) = windows.get(done).copied() else {
             let message = format!("all {} measurement windows recorded", windows.len());
-            return self.advance(experiment, PhaseEvent::RunFinished, message, |_| {}).await.map(Ok);
+            return self
+                .advance(experiment, PhaseEvent::RunFinished, message, |_| {})
+                .await
+                .map(Ok);
         };
         let measurement = match self.executor.measure(&experiment, window).await {
             Ok(m) if m.window == window => m,
@@ -168,16 +194,25 @@ impl ExperimentController {
             Err(error) => return Ok(Err((experiment, error))),
         };
         let message = format!("window {}/{} measured", done + 1, windows.len());
-        self.advance(experiment, PhaseEvent::WindowMeasured, message, move |status| {
-            status.windows.push(measurement.clone());
-        })
+        self.advance(
+            experiment,
+            PhaseEvent::WindowMeasured,
+            message,
+            move |status| {
+                status.windows.push(measurement.clone());
+            },
+        )
         .await
         .map(Ok)
     }
 
     /// Computes the results and completes the experiment.
     async fn analyze(&self, experiment: Experiment) -> Result<Step> {
-        let cost_model = experiment.spec.cost_model.clone().unwrap_or_else(|| self.cost_model.clone());
+        let cost_model = experiment
+            .spec
+            .cost_model
+            .clone()
+            .unwrap_or_else(|| self.cost_model.clone());
         let results = analysis::analyze(
             &experiment.status.windows,
             &experiment.spec.success_criteria,
@@ -185,9 +220,14 @@ impl ExperimentController {
             self.executor.noise(),
         );
         let message = match &results.recommendation {
-            analysis::Recommendation::Promote => "analysed: recommend promoting the candidate".to_owned(),
+            analysis::Recommendation::Promote => {
+                "analysed: recommend promoting the candidate".to_owned()
+            }
             analysis::Recommendation::Reject { reasons } => {
-                format!("analysed: recommend rejecting the candidate: {}", join(reasons))
+                format!(
+                    "analysed: recommend rejecting the candidate: {}",
+                    join(reasons)
+                )
             }
             analysis::Recommendation::Inconclusive { reasons } => {
                 format!("analysed: inconclusive: {}", join(reasons))
@@ -220,8 +260,13 @@ impl ExperimentController {
     /// Ends the run in Failed with `error` as the reason, tearing down what was deployed.
     async fn fail(&self, experiment: Experiment, error: &Error) -> Result<Experiment> {
         let reason = error.to_string();
-        let event = PhaseEvent::Fail { reason: reason.clone() };
-        match self.advance(experiment, event, format!("failed: {reason}"), |_| {}).await? {
+        let event = PhaseEvent::Fail {
+            reason: reason.clone(),
+        };
+        match self
+            .advance(experiment, event, format!("failed: {reason}"), |_| {})
+            .await?
+        {
             Step::Moved(failed, effects) => {
                 if let Err(teardown) = self.perform(&failed, effects).await {
                     let message = format!("tear-down after the failure failed too: {teardown}");
@@ -258,7 +303,11 @@ impl ExperimentController {
             let from = next.status.phase;
             let effects = next.apply(&event)?;
             change(&mut next.status);
-            let kind = EventKind::Transition { from, to: next.status.phase, event: event.name().to_owned() };
+            let kind = EventKind::Transition {
+                from,
+                to: next.status.phase,
+                event: event.name().to_owned(),
+            };
             let record = next.event(CONTROLLER_ACTOR, kind, message.clone());
             match self.store.update(&next, &record).await {
                 Ok(saved) => return Ok(Step::Moved(saved, effects)),
@@ -289,7 +338,11 @@ impl ExperimentController {
             let mut experiment = self.store.get(id).await?;
             let from = experiment.status.phase;
             let effects = experiment.apply(event)?;
-            let kind = EventKind::Transition { from, to: experiment.status.phase, event: event.name().to_owned() };
+            let kind = EventKind::Transition {
+                from,
+                to: experiment.status.phase,
+                event: event.name().to_owned(),
+            };
             let record = experiment.event(actor, kind, message);
             match self.store.update(&experiment, &record).await {
                 Ok(saved) => return Ok((saved, effects)),
@@ -310,5 +363,9 @@ fn resume_effects(phase: Phase) -> &'static [Effect] {
 }
 
 fn join(reasons: &[analysis::Reason]) -> String {
-    reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -66,13 +66,22 @@ impl CostModel {
             finite(bytes_per_minute) * (MINUTES_PER_MONTH / 1e9) * finite(self.per_gb_ingested),
         );
         let series = finite(finite(mean_active_series) * finite(self.per_active_series_month));
-        MonthlyCost { data_points, bytes, series, total: finite(data_points + bytes + series) }
+        MonthlyCost {
+            data_points,
+            bytes,
+            series,
+            total: finite(data_points + bytes + series),
+        }
     }
 }
 
 /// `x` where it is finite; 0 for NaN and `±f64::MAX` for `±∞`.
 fn finite(x: f64) -> f64 {
-    if x.is_nan() { 0.0 } else { x.clamp(-f64::MAX, f64::MAX) }
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(-f64::MAX, f64::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -112,7 +121,10 @@ mod tests {
 
     #[test]
     fn monthly_cost_is_always_finite() {
-        let model = CostModel { per_gb_ingested: f64::MAX, ..CostModel::default() };
+        let model = CostModel {
+            per_gb_ingested: f64::MAX,
+            ..CostModel::default()
+        };
         let cost = model.monthly_cost(f64::NAN, f64::MAX, f64::INFINITY);
         assert!(close(cost.data_points, 0.0));
         for x in [cost.data_points, cost.bytes, cost.series, cost.total] {

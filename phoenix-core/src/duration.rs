@@ -10,15 +10,18 @@ pub(crate) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Resul
 }
 
 /// Deserialises a humantime string such as `"90s"` or `"1h 30m"`.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse(&text).map_err(D::Error::custom)
 }
 
 /// Parses a humantime duration, with an error that quotes the input.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. \"30s\", \"10m\", \"1h 30m\")"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?}: {e} (write e.g. \"30s\", \"10m\", \"1h 30m\")")
+    })
 }
 
 /// The same for `Option<Duration>`.

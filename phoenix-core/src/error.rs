@@ -74,12 +74,18 @@ pub enum Error {
 impl Error {
     /// A store error with a message and an underlying cause.
     pub fn store(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self::Store { message: message.into(), source: Some(source.into()) }
+        Self::Store {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// An executor error with a message only.
     pub fn executor(message: impl Into<String>) -> Self {
-        Self::Executor { message: message.into(), source: None }
+        Self::Executor {
+            message: message.into(),
+            source: None,
+        }
     }
 }
 

@@ -48,6 +48,8 @@ mod error;
 pub mod executor;
 pub mod experiment;
 pub mod measurement;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod phase;
 pub mod store;
 pub mod telemetry;

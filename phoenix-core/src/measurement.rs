@@ -154,7 +154,11 @@ mod tests {
         let bounds: Vec<_> = windows.iter().map(|w| (w.index, w.start, w.end)).collect();
         assert_eq!(
             bounds,
-            [(0, 2 * MIN, 5 * MIN), (1, 5 * MIN, 8 * MIN), (2, 8 * MIN, 10 * MIN)]
+            [
+                (0, 2 * MIN, 5 * MIN),
+                (1, 5 * MIN, 8 * MIN),
+                (2, 8 * MIN, 10 * MIN)
+            ]
         );
         assert_eq!(windows[2].length(), 2 * MIN);
     }

@@ -59,7 +59,10 @@ impl Phase {
 
     /// Whether the run is not over yet: it can still be driven, failed or cancelled.
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Pending | Self::Initializing | Self::Running | Self::Analyzing)
+        matches!(
+            self,
+            Self::Pending | Self::Initializing | Self::Running | Self::Analyzing
+        )
     }
 
     /// Whether no transition leaves this phase.
@@ -167,7 +170,10 @@ pub struct TransitionError {
 /// The phase that follows `event` in `from`, and the effects the caller must perform.
 ///
 /// Pure: it decides and performs nothing. Any pair not in the table above is refused.
-pub fn transition(from: Phase, event: &PhaseEvent) -> Result<(Phase, &'static [Effect]), TransitionError> {
+pub fn transition(
+    from: Phase,
+    event: &PhaseEvent,
+) -> Result<(Phase, &'static [Effect]), TransitionError> {
     use Effect::{Analyze, Prepare, Promote, Rollback, TearDown};
     use Phase::*;
     let next: (Phase, &'static [Effect]) = match (from, event) {
@@ -183,7 +189,12 @@ pub fn transition(from: Phase, event: &PhaseEvent) -> Result<(Phase, &'static [E
         (Completed, PhaseEvent::Promote) => (Promoted, &[Promote]),
         (Completed, PhaseEvent::Rollback) => (RolledBack, &[]),
         (Promoted, PhaseEvent::Rollback) => (RolledBack, &[Rollback]),
-        _ => return Err(TransitionError { from, event: event.name() }),
+        _ => {
+            return Err(TransitionError {
+                from,
+                event: event.name(),
+            });
+        }
     };
     Ok(next)
 }
@@ -200,7 +211,9 @@ mod tests {
             PhaseEvent::WindowMeasured,
             PhaseEvent::RunFinished,
             PhaseEvent::Analyzed,
-            PhaseEvent::Fail { reason: "boom".into() },
+            PhaseEvent::Fail {
+                reason: "boom".into(),
+            },
             PhaseEvent::Cancel,
             PhaseEvent::Promote,
             PhaseEvent::Rollback,
@@ -228,7 +241,10 @@ mod tests {
     ];
 
     fn expected(from: Phase, event: &PhaseEvent) -> Option<Phase> {
-        TABLE.iter().find(|(f, e, _)| *f == from && *e == event.name()).map(|(_, _, to)| *to)
+        TABLE
+            .iter()
+            .find(|(f, e, _)| *f == from && *e == event.name())
+            .map(|(_, _, to)| *to)
     }
 
     #[test]
@@ -242,7 +258,13 @@ mod tests {
                         allowed += 1;
                     }
                     (Err(e), None) => {
-                        assert_eq!(e, TransitionError { from, event: event.name() });
+                        assert_eq!(
+                            e,
+                            TransitionError {
+                                from,
+                                event: event.name()
+                            }
+                        );
                     }
                     (got, want) => panic!("{from} + {}: got {got:?}, want {want:?}", event.name()),
                 }
@@ -254,18 +276,36 @@ mod tests {
     #[test]
     fn teardown_follows_deployment() {
         for from in [Phase::Initializing, Phase::Running] {
-            for event in [PhaseEvent::Cancel, PhaseEvent::Fail { reason: String::new() }] {
+            for event in [
+                PhaseEvent::Cancel,
+                PhaseEvent::Fail {
+                    reason: String::new(),
+                },
+            ] {
                 let (_, effects) = transition(from, &event).unwrap();
                 assert_eq!(effects, [Effect::TearDown], "{from} + {}", event.name());
             }
         }
-        assert_eq!(transition(Phase::Pending, &PhaseEvent::Cancel).unwrap().1, []);
         assert_eq!(
-            transition(Phase::Running, &PhaseEvent::RunFinished).unwrap().1,
+            transition(Phase::Pending, &PhaseEvent::Cancel).unwrap().1,
+            []
+        );
+        assert_eq!(
+            transition(Phase::Running, &PhaseEvent::RunFinished)
+                .unwrap()
+                .1,
             [Effect::TearDown, Effect::Analyze]
         );
-        assert_eq!(transition(Phase::Pending, &PhaseEvent::Start).unwrap().1, [Effect::Prepare]);
-        assert_eq!(transition(Phase::Promoted, &PhaseEvent::Rollback).unwrap().1, [Effect::Rollback]);
+        assert_eq!(
+            transition(Phase::Pending, &PhaseEvent::Start).unwrap().1,
+            [Effect::Prepare]
+        );
+        assert_eq!(
+            transition(Phase::Promoted, &PhaseEvent::Rollback)
+                .unwrap()
+                .1,
+            [Effect::Rollback]
+        );
     }
 
     #[test]
@@ -280,7 +320,10 @@ mod tests {
     #[test]
     fn the_error_names_event_and_phase() {
         let err = transition(Phase::Completed, &PhaseEvent::Start).unwrap_err();
-        assert_eq!(err.to_string(), "cannot apply `start` to an experiment that is completed");
+        assert_eq!(
+            err.to_string(),
+            "cannot apply `start` to an experiment that is completed"
+        );
     }
 
     fn any_phase() -> impl Strategy<Value = Phase> {

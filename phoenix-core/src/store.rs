@@ -67,7 +67,13 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        Self { phase: None, owner: None, name_prefix: None, limit: 100, after: None }
+        Self {
+            phase: None,
+            owner: None,
+            name_prefix: None,
+            limit: 100,
+            after: None,
+        }
     }
 }
 
@@ -80,8 +86,14 @@ impl ListQuery {
     /// Whether `experiment` passes the filters (not the paging).
     pub fn matches(&self, experiment: &Experiment) -> bool {
         self.phase.is_none_or(|p| experiment.status.phase == p)
-            && self.owner.as_ref().is_none_or(|o| &experiment.spec.owner == o)
-            && self.name_prefix.as_ref().is_none_or(|p| experiment.spec.name.starts_with(p.as_str()))
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|o| &experiment.spec.owner == o)
+            && self
+                .name_prefix
+                .as_ref()
+                .is_none_or(|p| experiment.spec.name.starts_with(p.as_str()))
     }
 }
 
@@ -109,7 +121,10 @@ pub struct Cursor {
 impl Cursor {
     /// The position just after `experiment`.
     pub fn after(experiment: &Experiment) -> Self {
-        Self { created_at: experiment.created_at, id: experiment.id.clone() }
+        Self {
+            created_at: experiment.created_at,
+            id: experiment.id.clone(),
+        }
     }
 }
 
@@ -133,7 +148,10 @@ impl FromStr for Cursor {
         let (nanos, id) = s.split_once('.').ok_or_else(invalid)?;
         let nanos: i64 = nanos.parse().map_err(|_| invalid())?;
         let id = id.parse().map_err(|_| invalid())?;
-        Ok(Self { created_at: DateTime::from_timestamp_nanos(nanos), id })
+        Ok(Self {
+            created_at: DateTime::from_timestamp_nanos(nanos),
+            id,
+        })
     }
 }
 
@@ -155,7 +173,10 @@ mod tests {
 
     #[test]
     fn limits_are_clamped() {
-        let q = |limit| ListQuery { limit, ..ListQuery::default() };
+        let q = |limit| ListQuery {
+            limit,
+            ..ListQuery::default()
+        };
         assert_eq!(q(0).effective_limit(), 1);
         assert_eq!(q(5000).effective_limit(), MAX_PAGE_SIZE);
         assert_eq!(q(7).effective_limit(), 7);

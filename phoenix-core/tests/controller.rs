@@ -1,5 +1,8 @@
 //! The controller driven with an in-memory store and a scripted executor.
 
+// Test doubles unwrap poisoned locks and fixtures: a panic is the right failure here.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +32,9 @@ impl ExperimentStore for MemoryStore {
     async fn create(&self, experiment: &Experiment, event: &ExperimentEvent) -> Result<()> {
         let mut experiments = self.experiments.lock().unwrap();
         if experiments.contains_key(&experiment.id) {
-            return Err(Error::AlreadyExists { id: experiment.id.clone() });
+            return Err(Error::AlreadyExists {
+                id: experiment.id.clone(),
+            });
         }
         experiments.insert(experiment.id.clone(), experiment.clone());
         self.events.lock().unwrap().push(event.clone());
@@ -38,12 +43,19 @@ impl ExperimentStore for MemoryStore {
 
     async fn get(&self, id: &ExperimentId) -> Result<Experiment> {
         let experiments = self.experiments.lock().unwrap();
-        experiments.get(id).cloned().ok_or_else(|| Error::NotFound { id: id.clone() })
+        experiments
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound { id: id.clone() })
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page> {
         let experiments = self.experiments.lock().unwrap();
-        let mut items: Vec<_> = experiments.values().filter(|e| query.matches(e)).cloned().collect();
+        let mut items: Vec<_> = experiments
+            .values()
+            .filter(|e| query.matches(e))
+            .cloned()
+            .collect();
         items.sort_by(|a, b| Cursor::after(a).cmp(&Cursor::after(b)));
         Ok(Page { items, next: None })
     }
@@ -52,7 +64,9 @@ impl ExperimentStore for MemoryStore {
         let mut experiments = self.experiments.lock().unwrap();
         let stored = experiments
             .get_mut(&experiment.id)
-            .ok_or_else(|| Error::NotFound { id: experiment.id.clone() })?;
+            .ok_or_else(|| Error::NotFound {
+                id: experiment.id.clone(),
+            })?;
         if stored.version != experiment.version {
             return Err(Error::Conflict {
                 id: experiment.id.clone(),
@@ -60,7 +74,10 @@ impl ExperimentStore for MemoryStore {
                 found: stored.version,
             });
         }
-        *stored = Experiment { version: experiment.version + 1, ..experiment.clone() };
+        *stored = Experiment {
+            version: experiment.version + 1,
+            ..experiment.clone()
+        };
         self.events.lock().unwrap().push(event.clone());
         Ok(stored.clone())
     }
@@ -72,12 +89,19 @@ impl ExperimentStore for MemoryStore {
 
     async fn events(&self, id: &ExperimentId) -> Result<Vec<ExperimentEvent>> {
         let events = self.events.lock().unwrap();
-        Ok(events.iter().filter(|e| &e.experiment_id == id).cloned().collect())
+        Ok(events
+            .iter()
+            .filter(|e| &e.experiment_id == id)
+            .cloned()
+            .collect())
     }
 
     async fn delete(&self, id: &ExperimentId) -> Result<()> {
         self.experiments.lock().unwrap().remove(id);
-        self.events.lock().unwrap().retain(|e| &e.experiment_id != id);
+        self.events
+            .lock()
+            .unwrap()
+            .retain(|e| &e.experiment_id != id);
         Ok(())
     }
 }
@@ -151,18 +175,20 @@ impl Executor for ScriptedExecutor {
             gate.reached.notify_one();
             gate.release.notified().await;
         }
-        if let Some((at, store)) = &self.meddle {
-            if *at == window.index {
-                let mut edited = store.get(&experiment.id).await?;
-                edited.spec.description = "edited while running".into();
-                let event = edited.event("bob", EventKind::Updated, "description edited");
-                store.update(&edited, &event).await?;
-            }
+        if let Some((_, store)) = self.meddle.as_ref().filter(|(at, _)| *at == window.index) {
+            let mut edited = store.get(&experiment.id).await?;
+            edited.spec.description = "edited while running".into();
+            let event = edited.event("bob", EventKind::Updated, "description edited");
+            store.update(&edited, &event).await?;
         }
         if self.fail_window == Some(window.index) {
             return Err(Error::executor("collector crashed"));
         }
-        Ok(WindowMeasurement { window, baseline: sample(700, 4200), candidate: sample(280, 1680) })
+        Ok(WindowMeasurement {
+            window,
+            baseline: sample(700, 4200),
+            candidate: sample(280, 1680),
+        })
     }
 
     async fn tear_down(&self, _: &Experiment) -> Result<()> {
@@ -193,7 +219,9 @@ fn spec() -> ExperimentSpec {
     spec
 }
 
-async fn setup(executor: ScriptedExecutor) -> (Arc<MemoryStore>, Arc<ScriptedExecutor>, ExperimentId) {
+async fn setup(
+    executor: ScriptedExecutor,
+) -> (Arc<MemoryStore>, Arc<ScriptedExecutor>, ExperimentId) {
     let store = Arc::new(MemoryStore::default());
     let experiment = Experiment::new(spec());
     let event = experiment.event("alice", EventKind::Created, "created");
@@ -239,9 +267,15 @@ async fn a_run_goes_from_pending_to_completed_with_every_step_persisted() {
     assert_eq!(executor.calls(), expected);
 
     let events = store.events(&id).await.unwrap();
-    let mut want = vec![(Phase::Pending, Phase::Initializing), (Phase::Initializing, Phase::Running)];
+    let mut want = vec![
+        (Phase::Pending, Phase::Initializing),
+        (Phase::Initializing, Phase::Running),
+    ];
     want.extend(std::iter::repeat_n((Phase::Running, Phase::Running), 10));
-    want.extend([(Phase::Running, Phase::Analyzing), (Phase::Analyzing, Phase::Completed)]);
+    want.extend([
+        (Phase::Running, Phase::Analyzing),
+        (Phase::Analyzing, Phase::Completed),
+    ]);
     assert_eq!(transitions(&events), want);
     assert_eq!(events[0].kind, EventKind::Created);
     assert_eq!(events[1].actor, "alice");
@@ -259,23 +293,46 @@ async fn run_starts_a_pending_experiment_itself() {
 
 #[tokio::test]
 async fn an_executor_error_fails_the_experiment_with_the_reason_and_tears_down() {
-    let script = ScriptedExecutor { fail_window: Some(4), ..ScriptedExecutor::default() };
+    let script = ScriptedExecutor {
+        fail_window: Some(4),
+        ..ScriptedExecutor::default()
+    };
     let (store, executor, id) = setup(script).await;
     let done = controller(&store, &executor).run(&id).await.unwrap();
 
     assert_eq!(done.status.phase, Phase::Failed);
-    assert_eq!(done.status.failure.as_deref(), Some("executor: collector crashed"));
+    assert_eq!(
+        done.status.failure.as_deref(),
+        Some("executor: collector crashed")
+    );
     assert_eq!(done.status.windows.len(), 4);
-    assert_eq!(executor.calls().last().map(String::as_str), Some("tear_down"));
+    assert_eq!(
+        executor.calls().last().map(String::as_str),
+        Some("tear_down")
+    );
     let events = store.events(&id).await.unwrap();
     let last = events.last().unwrap();
-    assert!(matches!(last.kind, EventKind::Transition { from: Phase::Running, to: Phase::Failed, .. }));
-    assert!(last.message.contains("collector crashed"), "{}", last.message);
+    assert!(matches!(
+        last.kind,
+        EventKind::Transition {
+            from: Phase::Running,
+            to: Phase::Failed,
+            ..
+        }
+    ));
+    assert!(
+        last.message.contains("collector crashed"),
+        "{}",
+        last.message
+    );
 }
 
 #[tokio::test]
 async fn a_failed_preparation_fails_the_experiment() {
-    let script = ScriptedExecutor { fail_prepare: true, ..ScriptedExecutor::default() };
+    let script = ScriptedExecutor {
+        fail_prepare: true,
+        ..ScriptedExecutor::default()
+    };
     let (store, executor, id) = setup(script).await;
     let done = controller(&store, &executor).run(&id).await.unwrap();
     assert_eq!(done.status.phase, Phase::Failed);
@@ -285,8 +342,15 @@ async fn a_failed_preparation_fails_the_experiment() {
 
 #[tokio::test]
 async fn a_controller_dropped_mid_run_is_resumed_by_another_from_the_stored_phase() {
-    let gate = Arc::new(Gate { window: 3, reached: Notify::new(), release: Notify::new() });
-    let script = ScriptedExecutor { gate: Some(gate.clone()), ..ScriptedExecutor::default() };
+    let gate = Arc::new(Gate {
+        window: 3,
+        reached: Notify::new(),
+        release: Notify::new(),
+    });
+    let script = ScriptedExecutor {
+        gate: Some(gate.clone()),
+        ..ScriptedExecutor::default()
+    };
     let (store, first, id) = setup(script).await;
     {
         let controller = controller(&store, &first);
@@ -309,7 +373,11 @@ async fn a_controller_dropped_mid_run_is_resumed_by_another_from_the_stored_phas
     let mut expected = vec!["prepare".to_owned(), "start".to_owned()];
     expected.extend(measures(3, 10));
     expected.push("tear_down".to_owned());
-    assert_eq!(second.calls(), expected, "the resumed run re-prepares and measures only what is missing");
+    assert_eq!(
+        second.calls(),
+        expected,
+        "the resumed run re-prepares and measures only what is missing"
+    );
 }
 
 #[tokio::test]
@@ -317,22 +385,41 @@ async fn an_experiment_persisted_while_analyzing_is_completed_on_resume() {
     let (store, executor, id) = setup(ScriptedExecutor::default()).await;
     let mut stored = store.get(&id).await.unwrap();
     for window in stored.spec.windows() {
-        stored.status.windows.push(WindowMeasurement { window, baseline: sample(700, 4200), candidate: sample(280, 1680) });
+        stored.status.windows.push(WindowMeasurement {
+            window,
+            baseline: sample(700, 4200),
+            candidate: sample(280, 1680),
+        });
     }
     stored.status.phase = Phase::Analyzing;
-    let event = stored.event("test", EventKind::Updated, "written as an interrupted run would leave it");
+    let event = stored.event(
+        "test",
+        EventKind::Updated,
+        "written as an interrupted run would leave it",
+    );
     store.update(&stored, &event).await.unwrap();
 
     let done = controller(&store, &executor).run(&id).await.unwrap();
     assert_eq!(done.status.phase, Phase::Completed);
     assert!(done.status.results.is_some());
-    assert_eq!(executor.calls(), ["tear_down"], "resuming Analyzing only re-does its tear-down");
+    assert_eq!(
+        executor.calls(),
+        ["tear_down"],
+        "resuming Analyzing only re-does its tear-down"
+    );
 }
 
 #[tokio::test]
 async fn cancelling_a_running_experiment_stops_its_controller_and_tears_down() {
-    let gate = Arc::new(Gate { window: 2, reached: Notify::new(), release: Notify::new() });
-    let script = ScriptedExecutor { gate: Some(gate.clone()), ..ScriptedExecutor::default() };
+    let gate = Arc::new(Gate {
+        window: 2,
+        reached: Notify::new(),
+        release: Notify::new(),
+    });
+    let script = ScriptedExecutor {
+        gate: Some(gate.clone()),
+        ..ScriptedExecutor::default()
+    };
     let (store, executor, id) = setup(script).await;
     let controller = controller(&store, &executor);
 
@@ -342,18 +429,30 @@ async fn cancelling_a_running_experiment_stops_its_controller_and_tears_down() {
         tokio::spawn(async move { controller.run(&id).await })
     };
     gate.reached.notified().await;
-    let cancelled = controller.cancel(&id, "alice", "no longer needed").await.unwrap();
+    let cancelled = controller
+        .cancel(&id, "alice", "no longer needed")
+        .await
+        .unwrap();
     assert_eq!(cancelled.status.phase, Phase::Cancelled);
     gate.release.notify_one();
 
     let done = runner.await.unwrap().unwrap();
     assert_eq!(done.status.phase, Phase::Cancelled);
-    assert_eq!(done.status.windows.len(), 2, "the window measured after the cancel is not recorded");
+    assert_eq!(
+        done.status.windows.len(),
+        2,
+        "the window measured after the cancel is not recorded"
+    );
     let calls = executor.calls();
     assert!(calls.iter().filter(|c| *c == "tear_down").count() >= 1);
-    assert!(!calls.contains(&"measure 3".to_owned()), "no window is measured after the cancel");
+    assert!(
+        !calls.contains(&"measure 3".to_owned()),
+        "no window is measured after the cancel"
+    );
     let events = store.events(&id).await.unwrap();
-    let cancel = events.iter().find(|e| e.actor == "alice" && e.message.contains("no longer needed"));
+    let cancel = events
+        .iter()
+        .find(|e| e.actor == "alice" && e.message.contains("no longer needed"));
     assert!(cancel.is_some());
     assert_eq!(store.get(&id).await.unwrap().status.phase, Phase::Cancelled);
 }
@@ -362,12 +461,27 @@ async fn cancelling_a_running_experiment_stops_its_controller_and_tears_down() {
 async fn a_concurrent_edit_does_not_stop_the_run() {
     let store = Arc::new(MemoryStore::default());
     let experiment = Experiment::new(spec());
-    store.create(&experiment, &experiment.event("alice", EventKind::Created, "created")).await.unwrap();
-    let executor = Arc::new(ScriptedExecutor { meddle: Some((1, store.clone())), ..ScriptedExecutor::default() });
-    let done = controller(&store, &executor).run(&experiment.id).await.unwrap();
+    store
+        .create(
+            &experiment,
+            &experiment.event("alice", EventKind::Created, "created"),
+        )
+        .await
+        .unwrap();
+    let executor = Arc::new(ScriptedExecutor {
+        meddle: Some((1, store.clone())),
+        ..ScriptedExecutor::default()
+    });
+    let done = controller(&store, &executor)
+        .run(&experiment.id)
+        .await
+        .unwrap();
     assert_eq!(done.status.phase, Phase::Completed);
     assert_eq!(done.status.windows.len(), 10);
-    assert_eq!(done.spec.description, "edited while running", "the other writer's change is kept");
+    assert_eq!(
+        done.spec.description, "edited while running",
+        "the other writer's change is kept"
+    );
 }
 
 #[tokio::test]

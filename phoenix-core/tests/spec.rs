@@ -11,7 +11,9 @@ use phoenix_core::experiment::{
 use phoenix_core::telemetry::Attributes;
 
 fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/specs")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -24,7 +26,13 @@ fn a_minimal_spec_takes_the_documented_defaults() {
     let spec = parse(&fixture("minimal.yaml")).unwrap();
     spec.validate().unwrap();
     assert_eq!(spec.target, Target::Local);
-    assert_eq!(spec.workload.source, WorkloadSource::Profile { preset: ProfilePreset::Realistic, processes: None });
+    assert_eq!(
+        spec.workload.source,
+        WorkloadSource::Profile {
+            preset: ProfilePreset::Realistic,
+            processes: None
+        }
+    );
     assert_eq!(spec.workload.seed, 0);
     assert_eq!(spec.duration, Duration::from_secs(3600));
     assert_eq!(spec.warm_up, Duration::ZERO);
@@ -48,15 +56,28 @@ fn every_field_parses_and_round_trips() {
             node_selector: [("kubernetes.io/os".to_owned(), "linux".to_owned())].into(),
         }
     );
-    assert_eq!(spec.workload.source, WorkloadSource::Profile { preset: ProfilePreset::HighChurn, processes: Some(300) });
+    assert_eq!(
+        spec.workload.source,
+        WorkloadSource::Profile {
+            preset: ProfilePreset::HighChurn,
+            processes: Some(300)
+        }
+    );
     assert_eq!(spec.workload.seed, 42);
     assert_eq!(spec.warm_up, Duration::from_secs(600));
-    assert_eq!(spec.windows().len(), 22, "110 measured minutes in 5-minute windows");
+    assert_eq!(
+        spec.windows().len(),
+        22,
+        "110 measured minutes in 5-minute windows"
+    );
     assert_eq!(
         spec.critical_processes,
         [
             CriticalProcess::name("^postgres$"),
-            CriticalProcess { name: "^nginx$".into(), path: Some("^/usr/sbin/".into()) },
+            CriticalProcess {
+                name: "^nginx$".into(),
+                path: Some("^/usr/sbin/".into())
+            },
         ]
     );
     match &spec.candidate {
@@ -66,7 +87,10 @@ fn every_field_parses_and_round_trips() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(spec.cost_model.as_ref().map(|c| c.currency.as_str()), Some("EUR"));
+    assert_eq!(
+        spec.cost_model.as_ref().map(|c| c.currency.as_str()),
+        Some("EUR")
+    );
 
     let yaml = serde_yaml::to_string(&spec).unwrap();
     assert_eq!(parse(&yaml).unwrap(), spec);
@@ -81,11 +105,20 @@ fn a_spec_with_three_invalid_fields_yields_three_errors_naming_them() {
     let paths: Vec<&str> = errors.errors().iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["spec.name", "spec.criticalProcesses[0].name", "spec.successCriteria.minCardinalityReduction"]
+        [
+            "spec.name",
+            "spec.criticalProcesses[0].name",
+            "spec.successCriteria.minCardinalityReduction"
+        ]
     );
     let text = errors.to_string();
     assert!(text.starts_with("3 invalid fields:"), "{text}");
-    assert!(text.contains("spec.successCriteria.minCardinalityReduction: must be within 0..=1, got 1.5"), "{text}");
+    assert!(
+        text.contains(
+            "spec.successCriteria.minCardinalityReduction: must be within 0..=1, got 1.5"
+        ),
+        "{text}"
+    );
     assert!(text.contains("invalid regex"), "{text}");
 }
 
@@ -96,9 +129,15 @@ fn timing_and_workload_violations_are_all_reported() {
     spec.scrape_interval = Duration::from_millis(10);
     spec.warm_up = Duration::from_secs(60);
     spec.measurement_window = Some(Duration::from_secs(1));
-    spec.workload.source = WorkloadSource::Profile { preset: ProfilePreset::Chaos, processes: Some(0) };
+    spec.workload.source = WorkloadSource::Profile {
+        preset: ProfilePreset::Chaos,
+        processes: Some(0),
+    };
     spec.candidate = spec.baseline.clone();
-    spec.cost_model = Some(CostModel { per_gb_ingested: -1.0, ..CostModel::default() });
+    spec.cost_model = Some(CostModel {
+        per_gb_ingested: -1.0,
+        ..CostModel::default()
+    });
     spec.success_criteria.max_cpu_overhead = Some(f64::NAN);
     let errors = spec.validate().unwrap_err();
     let paths: Vec<&str> = errors.errors().iter().map(|e| e.path.as_str()).collect();
@@ -120,15 +159,42 @@ fn timing_and_workload_violations_are_all_reported() {
 #[test]
 fn shape_errors_name_the_construct() {
     let cases = [
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nbogus: 1\n", "bogus"),
-        ("name: abc\nbaseline: {template: a-v1, config: x}\ncandidate: {template: b-v1}\n", "not both"),
-        ("name: abc\nbaseline: {parameters: {k: 1}}\ncandidate: {template: b-v1}\n", "needs a `template`"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nduration: soon\n", "invalid duration"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nworkload: {profile: realistic, recording: r.jsonl}\n", "only one of"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nworkload: {profile: busy}\n", "busy"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\ntarget: {kind: moon}\n", "moon"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nsuccessCriteria: {minCardinalityReduktion: 1}\n", "minCardinalityReduktion"),
-        ("name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\ncriticalProcesses: [{name: a, pth: b}]\n", "pth"),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nbogus: 1\n",
+            "bogus",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1, config: x}\ncandidate: {template: b-v1}\n",
+            "not both",
+        ),
+        (
+            "name: abc\nbaseline: {parameters: {k: 1}}\ncandidate: {template: b-v1}\n",
+            "needs a `template`",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nduration: soon\n",
+            "invalid duration",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nworkload: {profile: realistic, recording: r.jsonl}\n",
+            "only one of",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nworkload: {profile: busy}\n",
+            "busy",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\ntarget: {kind: moon}\n",
+            "moon",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\nsuccessCriteria: {minCardinalityReduktion: 1}\n",
+            "minCardinalityReduktion",
+        ),
+        (
+            "name: abc\nbaseline: {template: a-v1}\ncandidate: {template: b-v1}\ncriticalProcesses: [{name: a, pth: b}]\n",
+            "pth",
+        ),
     ];
     for (yaml, needle) in cases {
         let err = parse(yaml).expect_err(yaml).to_string();
@@ -141,11 +207,19 @@ fn critical_matchers_use_name_and_optional_path() {
     let spec = parse(&fixture("full.yaml")).unwrap();
     let matcher = spec.critical_matcher().unwrap();
     let process = |name: &str, path: &str| -> Attributes {
-        [("process.executable.name", name), ("process.executable.path", path)].into_iter().collect()
+        [
+            ("process.executable.name", name),
+            ("process.executable.path", path),
+        ]
+        .into_iter()
+        .collect()
     };
     assert!(matcher.is_critical(&process("postgres", "/usr/lib/postgresql/16/bin/postgres")));
     assert!(!matcher.is_critical(&process("postgres-exporter", "/usr/bin/postgres-exporter")));
     assert!(matcher.is_critical(&process("nginx", "/usr/sbin/nginx")));
-    assert!(!matcher.is_critical(&process("nginx", "/opt/nginx/nginx")), "the path must match too");
+    assert!(
+        !matcher.is_critical(&process("nginx", "/opt/nginx/nginx")),
+        "the path must match too"
+    );
     assert!(!matcher.is_critical(&Attributes::new()));
 }

@@ -57,9 +57,9 @@ pub fn analyze(
     cost_model: &CostModel,
     noise: Noise,
 ) -> ExperimentResults {
-    let measured = windows
-        .iter()
-        .fold(Duration::ZERO, |total, w| total.saturating_add(w.window.length()));
+    let measured = windows.iter().fold(Duration::ZERO, |total, w| {
+        total.saturating_add(w.window.length())
+    });
     let minutes = measured.as_secs_f64() / 60.0;
     let baseline = summarize(windows, VariantRole::Baseline, minutes, cost_model);
     let candidate = summarize(windows, VariantRole::Candidate, minutes, cost_model);
@@ -77,7 +77,14 @@ pub fn analyze(
     let findings = if windows.is_empty() {
         vec!["no measurement window was recorded, so there is nothing to compare".to_owned()]
     } else {
-        findings(&baseline, &candidate, &comparison, &significance, cost_model, baseline_empty)
+        findings(
+            &baseline,
+            &candidate,
+            &comparison,
+            &significance,
+            cost_model,
+            baseline_empty,
+        )
     };
     ExperimentResults {
         noise,
@@ -122,8 +129,7 @@ fn summarize(
     let bytes: f64 = samples().map(|s| to_f64(s.bytes)).sum();
     let new_series: f64 = samples().map(|s| to_f64(s.new_series)).sum();
     let critical_seen = samples().fold(0_u64, |sum, s| sum.saturating_add(s.critical_seen));
-    let critical_expected =
-        samples().fold(0_u64, |sum, s| sum.saturating_add(s.critical_expected));
+    let critical_expected = samples().fold(0_u64, |sum, s| sum.saturating_add(s.critical_expected));
 
     let data_points_per_minute = ratio(data_points, minutes);
     let bytes_per_minute = ratio(bytes, minutes);
@@ -207,7 +213,9 @@ fn significance(windows: &[WindowMeasurement], noise: Noise) -> (Significance, E
             let evidence = if test.significant {
                 Evidence::Significant
             } else {
-                Evidence::NotSignificant { p_value: test.p_value }
+                Evidence::NotSignificant {
+                    p_value: test.p_value,
+                }
             };
             (Significance::Tested(test), evidence)
         }
@@ -217,7 +225,12 @@ fn significance(windows: &[WindowMeasurement], noise: Noise) -> (Significance, E
             } else {
                 Evidence::NotSignificant { p_value: 1.0 }
             };
-            (Significance::NotTestable { reason: untestable.to_string() }, evidence)
+            (
+                Significance::NotTestable {
+                    reason: untestable.to_string(),
+                },
+                evidence,
+            )
         }
     }
 }
@@ -231,19 +244,28 @@ fn recommend(
     evidence: Evidence,
 ) -> Recommendation {
     if no_windows {
-        return Recommendation::Inconclusive { reasons: vec![Reason::NoMeasurements] };
+        return Recommendation::Inconclusive {
+            reasons: vec![Reason::NoMeasurements],
+        };
     }
     if baseline_empty {
-        return Recommendation::Inconclusive { reasons: vec![Reason::EmptyBaseline] };
+        return Recommendation::Inconclusive {
+            reasons: vec![Reason::EmptyBaseline],
+        };
     }
     let mut reject = Vec::new();
     let mut inconclusive = Vec::new();
 
-    let lost = candidate.critical_expected.saturating_sub(candidate.critical_seen);
+    let lost = candidate
+        .critical_expected
+        .saturating_sub(candidate.critical_seen);
     let loss = comparison.critical_process_loss;
     let allowed = criteria.max_critical_process_loss;
     if lost > 0 && (allowed <= 0.0 || loss > allowed + TOLERANCE) {
-        reject.push(Reason::CriticalProcessLoss { observed: loss, allowed: finite(allowed) });
+        reject.push(Reason::CriticalProcessLoss {
+            observed: loss,
+            allowed: finite(allowed),
+        });
     }
     let required = criteria.min_cardinality_reduction;
     if comparison.cardinality_reduction < required - TOLERANCE {
@@ -262,31 +284,46 @@ fn recommend(
     if let Some(allowed) = criteria.max_cpu_overhead {
         match comparison.cpu_overhead {
             Some(observed) if observed > allowed + TOLERANCE => {
-                reject.push(Reason::CpuOverheadTooHigh { observed, allowed: finite(allowed) });
+                reject.push(Reason::CpuOverheadTooHigh {
+                    observed,
+                    allowed: finite(allowed),
+                });
             }
             Some(_) => {}
-            None => inconclusive.push(Reason::ResourceNotMeasured { resource: "cpu".to_owned() }),
+            None => inconclusive.push(Reason::ResourceNotMeasured {
+                resource: "cpu".to_owned(),
+            }),
         }
     }
     if let Some(allowed) = criteria.max_memory_overhead {
         match comparison.memory_overhead {
             Some(observed) if observed > allowed + TOLERANCE => {
-                reject.push(Reason::MemoryOverheadTooHigh { observed, allowed: finite(allowed) });
+                reject.push(Reason::MemoryOverheadTooHigh {
+                    observed,
+                    allowed: finite(allowed),
+                });
             }
             Some(_) => {}
             None => {
-                inconclusive.push(Reason::ResourceNotMeasured { resource: "memory".to_owned() });
+                inconclusive.push(Reason::ResourceNotMeasured {
+                    resource: "memory".to_owned(),
+                });
             }
         }
     }
     if let Evidence::NotSignificant { p_value } = evidence {
-        inconclusive.push(Reason::NotSignificant { p_value, alpha: ALPHA });
+        inconclusive.push(Reason::NotSignificant {
+            p_value,
+            alpha: ALPHA,
+        });
     }
 
     if !reject.is_empty() {
         Recommendation::Reject { reasons: reject }
     } else if !inconclusive.is_empty() {
-        Recommendation::Inconclusive { reasons: inconclusive }
+        Recommendation::Inconclusive {
+            reasons: inconclusive,
+        }
     } else {
         Recommendation::Promote
     }
@@ -325,12 +362,22 @@ fn findings(
         comparison.byte_reduction,
         "per minute",
     ));
-    out.push(cost_finding(baseline, candidate, comparison, &cost_model.currency));
+    out.push(cost_finding(
+        baseline,
+        candidate,
+        comparison,
+        &cost_model.currency,
+    ));
     out.extend(critical_findings(baseline, candidate));
-    out.push(churn_finding(baseline.series_churn_per_hour, candidate.series_churn_per_hour));
-    if let (Some(b), Some(c), Some(o)) =
-        (baseline.cpu_cores, candidate.cpu_cores, comparison.cpu_overhead)
-    {
+    out.push(churn_finding(
+        baseline.series_churn_per_hour,
+        candidate.series_churn_per_hour,
+    ));
+    if let (Some(b), Some(c), Some(o)) = (
+        baseline.cpu_cores,
+        candidate.cpu_cores,
+        comparison.cpu_overhead,
+    ) {
         out.push(format!(
             "collector CPU: {} → {} cores ({})",
             fixed(b, 3),
@@ -338,9 +385,11 @@ fn findings(
             signed_percent(o)
         ));
     }
-    if let (Some(b), Some(c), Some(o)) =
-        (baseline.memory_bytes, candidate.memory_bytes, comparison.memory_overhead)
-    {
+    if let (Some(b), Some(c), Some(o)) = (
+        baseline.memory_bytes,
+        candidate.memory_bytes,
+        comparison.memory_overhead,
+    ) {
         const MIB: f64 = 1024.0 * 1024.0;
         out.push(format!(
             "collector memory: {} → {} MiB ({})",
@@ -361,9 +410,15 @@ fn change(what: &str, baseline: f64, candidate: f64, reduction: f64, unit: &str)
     } else if baseline == 0.0 {
         format!("candidate exports {what} where the baseline exports none ({b} → {c} {unit})")
     } else if reduction >= 0.0 {
-        format!("candidate exports {} fewer {what} ({b} → {c} {unit})", percent(reduction))
+        format!(
+            "candidate exports {} fewer {what} ({b} → {c} {unit})",
+            percent(reduction)
+        )
     } else {
-        format!("candidate exports {} more {what} ({b} → {c} {unit})", percent(-reduction))
+        format!(
+            "candidate exports {} more {what} ({b} → {c} {unit})",
+            percent(-reduction)
+        )
     }
 }
 
@@ -376,9 +431,16 @@ fn cost_finding(
     let (b, c) = (baseline.monthly_cost.total, candidate.monthly_cost.total);
     let money = |x: f64| format!("{currency} {}", fixed(x, 2));
     if b == c {
-        format!("both variants cost {} per month under the cost model", money(b))
+        format!(
+            "both variants cost {} per month under the cost model",
+            money(b)
+        )
     } else if b == 0.0 {
-        format!("monthly cost rises from {} to {} under the cost model", money(b), money(c))
+        format!(
+            "monthly cost rises from {} to {} under the cost model",
+            money(b),
+            money(c)
+        )
     } else if comparison.cost_reduction >= 0.0 {
         format!(
             "monthly cost falls {} under the cost model ({} → {}, saving {} per month)",
@@ -423,7 +485,9 @@ fn critical_findings(baseline: &VariantSummary, candidate: &VariantSummary) -> V
             percent(1.0 - candidate.critical_coverage)
         ));
     }
-    let baseline_lost = baseline.critical_expected.saturating_sub(baseline.critical_seen);
+    let baseline_lost = baseline
+        .critical_expected
+        .saturating_sub(baseline.critical_seen);
     if baseline_lost > 0 {
         out.push(format!(
             "the baseline itself lost {} of {} critical-process observations",
@@ -436,7 +500,10 @@ fn critical_findings(baseline: &VariantSummary, candidate: &VariantSummary) -> V
 
 fn churn_finding(baseline: f64, candidate: f64) -> String {
     if baseline == candidate {
-        format!("both variants create {} new series per hour", number(baseline))
+        format!(
+            "both variants create {} new series per hour",
+            number(baseline)
+        )
     } else {
         format!(
             "series churn: the candidate creates {} new series per hour, the baseline {}",
@@ -457,7 +524,11 @@ fn significance_finding(significance: &Significance) -> String {
             } else {
                 format!("p = {:.3}", test.p_value)
             };
-            let verdict = if test.significant { "significant" } else { "not significant" };
+            let verdict = if test.significant {
+                "significant"
+            } else {
+                "not significant"
+            };
             format!(
                 "the difference in data points per minute is {verdict} \
                  (Welch's t-test: t = {:.2}, df = {:.1}, {p}, alpha = {})",
@@ -465,19 +536,27 @@ fn significance_finding(significance: &Significance) -> String {
             )
         }
         Significance::NotTestable { reason } => {
-            format!("significance could not be tested: {reason}")
+            format!("no significance test: {reason}")
         }
     }
 }
 
 /// `numerator / denominator`, 0 when the denominator is not positive, never infinite.
 fn ratio(numerator: f64, denominator: f64) -> f64 {
-    if denominator > 0.0 { finite(numerator / denominator) } else { 0.0 }
+    if denominator > 0.0 {
+        finite(numerator / denominator)
+    } else {
+        0.0
+    }
 }
 
 /// `1 − candidate / baseline`, 0 when the baseline is 0.
 fn reduction(baseline: f64, candidate: f64) -> f64 {
-    if baseline == 0.0 { 0.0 } else { finite(1.0 - candidate / baseline) }
+    if baseline == 0.0 {
+        0.0
+    } else {
+        finite(1.0 - candidate / baseline)
+    }
 }
 
 /// `candidate / baseline − 1` where both were measured and the baseline is positive.
@@ -490,7 +569,11 @@ fn overhead(baseline: Option<f64>, candidate: Option<f64>) -> Option<f64> {
 
 /// `seen / expected` within 0..=1, 1 when nothing was expected.
 fn coverage(seen: u64, expected: u64) -> f64 {
-    if expected == 0 { 1.0 } else { (to_f64(seen) / to_f64(expected)).clamp(0.0, 1.0) }
+    if expected == 0 {
+        1.0
+    } else {
+        (to_f64(seen) / to_f64(expected)).clamp(0.0, 1.0)
+    }
 }
 
 /// The mean of the finite values, `None` without one.
@@ -503,7 +586,11 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// `x` where it is finite; 0 for NaN and `±f64::MAX` for `±∞`.
 fn finite(x: f64) -> f64 {
-    if x.is_nan() { 0.0 } else { x.clamp(-f64::MAX, f64::MAX) }
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(-f64::MAX, f64::MAX)
+    }
 }
 
 /// A count as `f64`.
@@ -565,7 +652,7 @@ fn group(digits: &str) -> String {
     let len = digits.len();
     let mut out = String::with_capacity(len + len / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (len - i) % 3 == 0 {
+        if i > 0 && (len - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

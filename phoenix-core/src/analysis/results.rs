@@ -165,7 +165,11 @@ pub enum Recommendation {
 
 /// Why a candidate is rejected or the result is inconclusive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum Reason {
     /// Critical processes went missing from the candidate's output.
     CriticalProcessLoss {
@@ -255,7 +259,10 @@ impl fmt::Display for Reason {
                 pct(*allowed)
             ),
             Self::ResourceNotMeasured { resource } => {
-                write!(f, "a {resource} overhead criterion is set but {resource} was not measured")
+                write!(
+                    f,
+                    "a {resource} overhead criterion is set but {resource} was not measured"
+                )
             }
             Self::NoMeasurements => f.write_str("no measurement window was recorded"),
             Self::EmptyBaseline => {

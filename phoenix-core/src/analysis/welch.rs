@@ -38,21 +38,28 @@ impl Untestable {
 impl fmt::Display for Untestable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TooFewSamples { baseline, candidate } => write!(
+            Self::TooFewSamples {
+                baseline,
+                candidate,
+            } => write!(
                 f,
                 "Welch's t-test needs at least 2 windows per variant \
                  (baseline {baseline}, candidate {candidate})"
             ),
-            Self::NoVariance { baseline_mean, candidate_mean }
-                if baseline_mean == candidate_mean =>
-            {
+            Self::NoVariance {
+                baseline_mean,
+                candidate_mean,
+            } if baseline_mean == candidate_mean => {
                 write!(
                     f,
                     "neither variant varies between windows and both have the same value \
                      ({baseline_mean}), so there is no difference to test"
                 )
             }
-            Self::NoVariance { baseline_mean, candidate_mean } => write!(
+            Self::NoVariance {
+                baseline_mean,
+                candidate_mean,
+            } => write!(
                 f,
                 "neither variant varies between windows, so the difference \
                  ({baseline_mean} vs {candidate_mean}) is exact and needs no test"
@@ -91,7 +98,10 @@ pub fn welch_t_test(
     let (m1, v1) = mean_and_variance(baseline).ok_or(Untestable::NotFinite)?;
     let (m2, v2) = mean_and_variance(candidate).ok_or(Untestable::NotFinite)?;
     if v1 == 0.0 && v2 == 0.0 {
-        return Err(Untestable::NoVariance { baseline_mean: m1, candidate_mean: m2 });
+        return Err(Untestable::NoVariance {
+            baseline_mean: m1,
+            candidate_mean: m2,
+        });
     }
     let (n1, n2) = (len_f64(baseline), len_f64(candidate));
     let (a, b) = (v1 / n1, v2 / n2);
@@ -198,7 +208,12 @@ mod tests {
     fn check(reference: &Reference) -> WelchTest {
         let test = welch_t_test("x", reference.baseline, reference.candidate, 0.05)
             .expect("testable samples");
-        assert!((test.t - reference.t).abs() < 1e-6, "t {} vs {}", test.t, reference.t);
+        assert!(
+            (test.t - reference.t).abs() < 1e-6,
+            "t {} vs {}",
+            test.t,
+            reference.t
+        );
         assert!(
             (test.degrees_of_freedom - reference.df).abs() < 1e-6,
             "df {} vs {}",
@@ -248,8 +263,13 @@ mod tests {
     #[test]
     fn swapping_the_samples_negates_t_only() {
         let forward = check(&LARGE_DIFFERENCE);
-        let backward = welch_t_test("x", LARGE_DIFFERENCE.candidate, LARGE_DIFFERENCE.baseline, 0.05)
-            .expect("testable");
+        let backward = welch_t_test(
+            "x",
+            LARGE_DIFFERENCE.candidate,
+            LARGE_DIFFERENCE.baseline,
+            0.05,
+        )
+        .expect("testable");
         assert!((forward.t + backward.t).abs() < 1e-9);
         assert!((forward.degrees_of_freedom - backward.degrees_of_freedom).abs() < 1e-9);
         assert!((forward.p_value - backward.p_value).abs() < 1e-15);
@@ -259,18 +279,30 @@ mod tests {
     fn needs_two_values_per_sample() {
         assert_eq!(
             welch_t_test("x", &[1.0], &[1.0, 2.0], 0.05),
-            Err(Untestable::TooFewSamples { baseline: 1, candidate: 2 })
+            Err(Untestable::TooFewSamples {
+                baseline: 1,
+                candidate: 2
+            })
         );
         assert_eq!(
             welch_t_test("x", &[1.0, 2.0], &[], 0.05),
-            Err(Untestable::TooFewSamples { baseline: 2, candidate: 0 })
+            Err(Untestable::TooFewSamples {
+                baseline: 2,
+                candidate: 0
+            })
         );
     }
 
     #[test]
     fn constant_samples_are_exactly_different_or_equal() {
         let different = welch_t_test("x", &[5.0, 5.0], &[3.0, 3.0, 3.0], 0.05).unwrap_err();
-        assert_eq!(different, Untestable::NoVariance { baseline_mean: 5.0, candidate_mean: 3.0 });
+        assert_eq!(
+            different,
+            Untestable::NoVariance {
+                baseline_mean: 5.0,
+                candidate_mean: 3.0
+            }
+        );
         assert!(different.exact_difference());
         assert!(different.to_string().contains("exact"));
 
@@ -281,7 +313,10 @@ mod tests {
 
     #[test]
     fn refuses_values_that_are_not_finite() {
-        assert_eq!(welch_t_test("x", &[f64::NAN, 1.0], &[1.0, 2.0], 0.05), Err(Untestable::NotFinite));
+        assert_eq!(
+            welch_t_test("x", &[f64::NAN, 1.0], &[1.0, 2.0], 0.05),
+            Err(Untestable::NotFinite)
+        );
         assert_eq!(
             welch_t_test("x", &[f64::MAX, -f64::MAX], &[1.0, 2.0], 0.05),
             Err(Untestable::NotFinite)

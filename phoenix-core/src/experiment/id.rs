@@ -50,9 +50,15 @@ impl FromStr for ExperimentId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let valid = s.strip_prefix(PREFIX).is_some_and(|suffix| {
             suffix.len() == SUFFIX_LEN
-                && suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && suffix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
-        if valid { Ok(Self(s.to_owned())) } else { Err(InvalidExperimentId(s.to_owned())) }
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidExperimentId(s.to_owned()))
+        }
     }
 }
 
@@ -105,7 +111,15 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in ["", "exp-", "exp-ABCDEFGH", "exp-abc", "exp-abcdefghi", "xyz-abcdefgh", "exp-abcd_fgh"] {
+        for bad in [
+            "",
+            "exp-",
+            "exp-ABCDEFGH",
+            "exp-abc",
+            "exp-abcdefghi",
+            "xyz-abcdefgh",
+            "exp-abcd_fgh",
+        ] {
             assert!(bad.parse::<ExperimentId>().is_err(), "{bad:?} was accepted");
         }
         assert!("exp-a1b2c3d4".parse::<ExperimentId>().is_ok());

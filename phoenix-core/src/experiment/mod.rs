@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use id::{ExperimentId, InvalidExperimentId};
 pub use spec::{
     CriticalMatcher, CriticalProcess, DEFAULT_WINDOW_COUNT, ExperimentSpec, MAX_DURATION,
-    MAX_PROCESSES, PipelineRef, ProfilePreset, SuccessCriteria, Target, Workload,
-    WorkloadSource,
+    MAX_PROCESSES, PipelineRef, ProfilePreset, SuccessCriteria, Target, Workload, WorkloadSource,
 };
 pub use validation::{FieldError, ValidationErrors};
 
@@ -71,7 +70,12 @@ impl Experiment {
     }
 
     /// An event about this experiment, stamped now.
-    pub fn event(&self, actor: &str, kind: EventKind, message: impl Into<String>) -> ExperimentEvent {
+    pub fn event(
+        &self,
+        actor: &str,
+        kind: EventKind,
+        message: impl Into<String>,
+    ) -> ExperimentEvent {
         ExperimentEvent {
             experiment_id: self.id.clone(),
             at: Utc::now(),
@@ -101,7 +105,12 @@ pub struct ExperimentStatus {
 
 impl Default for ExperimentStatus {
     fn default() -> Self {
-        Self { phase: Phase::Pending, windows: Vec::new(), results: None, failure: None }
+        Self {
+            phase: Phase::Pending,
+            windows: Vec::new(),
+            results: None,
+            failure: None,
+        }
     }
 }
 
@@ -123,7 +132,11 @@ pub struct ExperimentEvent {
 
 /// What an event records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "type")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "type"
+)]
 pub enum EventKind {
     /// The experiment was created.
     Created,

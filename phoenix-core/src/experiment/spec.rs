@@ -61,7 +61,11 @@ pub struct ExperimentSpec {
     pub scrape_interval: Duration,
     /// Length of a measurement window. Default: the measured time split into
     /// [`DEFAULT_WINDOW_COUNT`] windows, rounded up to whole scrape intervals.
-    #[serde(with = "crate::duration::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "crate::duration::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(with = "Option<String>")]
     pub measurement_window: Option<Duration>,
     /// Processes that must stay fully visible.
@@ -103,9 +107,7 @@ impl ExperimentSpec {
         self.target.validate(&mut v);
         self.workload.validate(&mut v);
         self.validate_timing(&mut v);
-        for (i, critical) in self.critical_processes.iter().enumerate() {
-            critical.validate(&mut v, &format!("spec.criticalProcesses[{i}]"));
-        }
+        CriticalMatcher::compile(&self.critical_processes, &mut v);
         self.success_criteria.validate(&mut v);
         if let Some(cost) = &self.cost_model {
             validate_cost_model(&mut v, cost, "spec.costModel");
@@ -125,7 +127,11 @@ impl ExperimentSpec {
             "spec.scrapeInterval",
             "must be at least 1s and at most the duration",
         );
-        v.check(warm_up < duration, "spec.warmUp", "must be shorter than the duration");
+        v.check(
+            warm_up < duration,
+            "spec.warmUp",
+            "must be shorter than the duration",
+        );
         if let Some(window) = self.measurement_window {
             v.check(
                 window >= scrape && window <= duration.saturating_sub(warm_up),
@@ -185,9 +191,15 @@ fn validate_dns_label(v: &mut Violations, value: &str, path: &str, min_len: usiz
 }
 
 fn validate_cost_model(v: &mut Violations, cost: &CostModel, path: &str) {
-    v.non_negative(cost.per_million_data_points, format!("{path}.perMillionDataPoints"));
+    v.non_negative(
+        cost.per_million_data_points,
+        format!("{path}.perMillionDataPoints"),
+    );
     v.non_negative(cost.per_gb_ingested, format!("{path}.perGbIngested"));
-    v.non_negative(cost.per_active_series_month, format!("{path}.perActiveSeriesMonth"));
+    v.non_negative(
+        cost.per_active_series_month,
+        format!("{path}.perActiveSeriesMonth"),
+    );
 }
 
 /// A pipeline: a catalog template with parameters, or a collector config written out.
@@ -212,7 +224,10 @@ pub enum PipelineRef {
 impl PipelineRef {
     /// A template reference with no parameters.
     pub fn template(name: impl Into<String>) -> Self {
-        Self::Template { name: name.into(), parameters: serde_json::Map::new() }
+        Self::Template {
+            name: name.into(),
+            parameters: serde_json::Map::new(),
+        }
     }
 
     fn validate(&self, v: &mut Violations, path: &str) {
@@ -227,7 +242,11 @@ impl PipelineRef {
                 );
             }
             Self::Inline { config } => {
-                v.check(!config.trim().is_empty(), format!("{path}.config"), "must not be empty");
+                v.check(
+                    !config.trim().is_empty(),
+                    format!("{path}.config"),
+                    "must not be empty",
+                );
             }
         }
     }
@@ -253,9 +272,10 @@ impl TryFrom<PipelineRefDoc> for PipelineRef {
 
     fn try_from(doc: PipelineRefDoc) -> Result<Self, String> {
         match (doc.template, doc.parameters, doc.config) {
-            (Some(name), parameters, None) => {
-                Ok(Self::Template { name, parameters: parameters.unwrap_or_default() })
-            }
+            (Some(name), parameters, None) => Ok(Self::Template {
+                name,
+                parameters: parameters.unwrap_or_default(),
+            }),
             (None, None, Some(config)) => Ok(Self::Inline { config }),
             (None, Some(_), _) => Err("`parameters` needs a `template`".to_owned()),
             (Some(_), _, Some(_)) => Err("set either `template` or `config`, not both".to_owned()),
@@ -272,16 +292,23 @@ impl From<PipelineRef> for PipelineRefDoc {
                 parameters: (!parameters.is_empty()).then_some(parameters),
                 config: None,
             },
-            PipelineRef::Inline { config } => {
-                Self { template: None, parameters: None, config: Some(config) }
-            }
+            PipelineRef::Inline { config } => Self {
+                template: None,
+                parameters: None,
+                config: Some(config),
+            },
         }
     }
 }
 
 /// Where the variants run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Target {
     /// In-process: the simulator feeds the pipeline emulator.
     #[default]
@@ -298,7 +325,11 @@ pub enum Target {
 
 impl Target {
     fn validate(&self, v: &mut Violations) {
-        if let Self::Kubernetes { namespace, node_selector } = self {
+        if let Self::Kubernetes {
+            namespace,
+            node_selector,
+        } = self
+        {
             validate_dns_label(v, namespace, "spec.target.namespace", 1);
             for key in node_selector.keys() {
                 v.check(
@@ -328,7 +359,12 @@ pub enum ProfilePreset {
 
 impl ProfilePreset {
     /// Every preset.
-    pub const ALL: [Self; 4] = [Self::Realistic, Self::HighCardinality, Self::HighChurn, Self::Chaos];
+    pub const ALL: [Self; 4] = [
+        Self::Realistic,
+        Self::HighCardinality,
+        Self::HighChurn,
+        Self::Chaos,
+    ];
 
     /// The preset's name as written in specs.
     pub const fn as_str(self) -> &'static str {
@@ -371,7 +407,10 @@ pub enum WorkloadSource {
 
 impl Default for WorkloadSource {
     fn default() -> Self {
-        Self::Profile { preset: ProfilePreset::default(), processes: None }
+        Self::Profile {
+            preset: ProfilePreset::default(),
+            processes: None,
+        }
     }
 }
 
@@ -392,19 +431,27 @@ pub struct Workload {
 impl Workload {
     fn validate(&self, v: &mut Violations) {
         match &self.source {
-            WorkloadSource::Profile { processes: Some(n), .. } => v.check(
+            WorkloadSource::Profile {
+                processes: Some(n), ..
+            } => v.check(
                 (1..=MAX_PROCESSES).contains(n),
                 "spec.workload.processes",
                 format!("must be within 1..={MAX_PROCESSES}, got {n}"),
             ),
-            WorkloadSource::Profile { processes: None, .. } => {}
+            WorkloadSource::Profile {
+                processes: None, ..
+            } => {}
             WorkloadSource::Custom { definition } => v.check(
                 definition.is_object(),
                 "spec.workload.custom",
                 "must be a profile document (a mapping)",
             ),
             WorkloadSource::Recording { path } => {
-                v.check(!path.trim().is_empty(), "spec.workload.recording", "must not be empty");
+                v.check(
+                    !path.trim().is_empty(),
+                    "spec.workload.recording",
+                    "must not be empty",
+                );
             }
         }
     }
@@ -436,9 +483,10 @@ impl TryFrom<WorkloadDoc> for Workload {
 
     fn try_from(doc: WorkloadDoc) -> Result<Self, String> {
         let source = match (doc.profile, doc.processes, doc.custom, doc.recording) {
-            (preset, processes, None, None) => {
-                WorkloadSource::Profile { preset: preset.unwrap_or_default(), processes }
-            }
+            (preset, processes, None, None) => WorkloadSource::Profile {
+                preset: preset.unwrap_or_default(),
+                processes,
+            },
             (None, None, Some(definition), None) => WorkloadSource::Custom { definition },
             (None, None, None, Some(path)) => WorkloadSource::Recording { path },
             _ => {
@@ -448,14 +496,22 @@ impl TryFrom<WorkloadDoc> for Workload {
                 );
             }
         };
-        Ok(Self { source, seed: doc.seed })
+        Ok(Self {
+            source,
+            seed: doc.seed,
+        })
     }
 }
 
 impl From<Workload> for WorkloadDoc {
     fn from(workload: Workload) -> Self {
-        let mut doc =
-            Self { profile: None, processes: None, custom: None, recording: None, seed: workload.seed };
+        let mut doc = Self {
+            profile: None,
+            processes: None,
+            custom: None,
+            recording: None,
+            seed: workload.seed,
+        };
         match workload.source {
             WorkloadSource::Profile { preset, processes } => {
                 doc.profile = Some(preset);
@@ -486,17 +542,9 @@ pub struct CriticalProcess {
 impl CriticalProcess {
     /// A matcher on the executable name only.
     pub fn name(pattern: impl Into<String>) -> Self {
-        Self { name: pattern.into(), path: None }
-    }
-
-    fn validate(&self, v: &mut Violations, path: &str) {
-        if let Err(e) = Regex::new(&self.name) {
-            v.add(format!("{path}.name"), format!("invalid regex: {e}"));
-        }
-        if let Some(pattern) = &self.path {
-            if let Err(e) = Regex::new(pattern) {
-                v.add(format!("{path}.path"), format!("invalid regex: {e}"));
-            }
+        Self {
+            name: pattern.into(),
+            path: None,
         }
     }
 }
@@ -524,9 +572,15 @@ impl<'de> Deserialize<'de> for CriticalProcess {
                 Ok(CriticalProcess::name(pattern))
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let full = Full::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(CriticalProcess { name: full.name, path: full.path })
+                Ok(CriticalProcess {
+                    name: full.name,
+                    path: full.path,
+                })
             }
         }
 
@@ -544,18 +598,29 @@ impl CriticalMatcher {
     /// Compiles `processes`; every invalid pattern is reported.
     pub fn new(processes: &[CriticalProcess]) -> Result<Self, ValidationErrors> {
         let mut v = Violations::default();
+        let matcher = Self::compile(processes, &mut v);
+        v.finish().map(|()| matcher)
+    }
+
+    /// Compiles the patterns that are valid and records a violation for each one that is not.
+    fn compile(processes: &[CriticalProcess], v: &mut Violations) -> Self {
+        let mut compile = |pattern: &str, path: String| {
+            Regex::new(pattern)
+                .map_err(|e| v.add(path, format!("invalid regex: {e}")))
+                .ok()
+        };
         let mut patterns = Vec::with_capacity(processes.len());
         for (i, process) in processes.iter().enumerate() {
-            let name = Regex::new(&process.name)
-                .map_err(|e| v.add(format!("spec.criticalProcesses[{i}].name"), format!("invalid regex: {e}")));
-            let path = process.path.as_deref().map(Regex::new).transpose().map_err(|e| {
-                v.add(format!("spec.criticalProcesses[{i}].path"), format!("invalid regex: {e}"));
-            });
-            if let (Ok(name), Ok(path)) = (name, path) {
+            let name = compile(&process.name, format!("spec.criticalProcesses[{i}].name"));
+            let path = match &process.path {
+                Some(p) => compile(p, format!("spec.criticalProcesses[{i}].path")).map(Some),
+                None => Some(None),
+            };
+            if let (Some(name), Some(path)) = (name, path) {
                 patterns.push((name, path));
             }
         }
-        v.finish().map(|()| Self { patterns })
+        Self { patterns }
     }
 
     /// Whether no process is critical.
@@ -571,7 +636,9 @@ impl CriticalMatcher {
         let path = resource.get_str(ResourceAttribute::ExecutablePath);
         self.patterns.iter().any(|(name_re, path_re)| {
             name_re.is_match(name)
-                && path_re.as_ref().is_none_or(|re| path.is_some_and(|p| re.is_match(p)))
+                && path_re
+                    .as_ref()
+                    .is_none_or(|re| path.is_some_and(|p| re.is_match(p)))
         })
     }
 }
@@ -612,8 +679,14 @@ impl Default for SuccessCriteria {
 impl SuccessCriteria {
     fn validate(&self, v: &mut Violations) {
         let p = "spec.successCriteria";
-        v.fraction(self.min_cardinality_reduction, format!("{p}.minCardinalityReduction"));
-        v.fraction(self.max_critical_process_loss, format!("{p}.maxCriticalProcessLoss"));
+        v.fraction(
+            self.min_cardinality_reduction,
+            format!("{p}.minCardinalityReduction"),
+        );
+        v.fraction(
+            self.max_critical_process_loss,
+            format!("{p}.maxCriticalProcessLoss"),
+        );
         v.fraction(self.min_cost_reduction, format!("{p}.minCostReduction"));
         if let Some(cpu) = self.max_cpu_overhead {
             v.non_negative(cpu, format!("{p}.maxCpuOverhead"));

@@ -51,7 +51,10 @@ pub(crate) struct Violations(Vec<FieldError>);
 impl Violations {
     /// Records a violation at `path`.
     pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { path: path.into(), message: message.into() });
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Records `message` at `path` unless `ok`.
@@ -63,7 +66,11 @@ impl Violations {
 
     /// Records a violation unless `value` is a finite number within `0..=1`.
     pub(crate) fn fraction(&mut self, value: f64, path: impl Into<String>) {
-        self.check((0.0..=1.0).contains(&value), path, format!("must be within 0..=1, got {value}"));
+        self.check(
+            (0.0..=1.0).contains(&value),
+            path,
+            format!("must be within 0..=1, got {value}"),
+        );
     }
 
     /// Records a violation unless `value` is finite and not negative.
@@ -77,6 +84,10 @@ impl Violations {
 
     /// `Ok` when nothing was recorded, otherwise every violation.
     pub(crate) fn finish(self) -> Result<(), ValidationErrors> {
-        if self.0.is_empty() { Ok(()) } else { Err(ValidationErrors(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(self.0))
+        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The encoding rules are listed in the [`otlp`](super) module documentation. Most wire types
 //! derive serde; the three messages that hold a oneof (`Metric`, `NumberDataPoint`,
-//! `AnyValue`) are written by hand here and read through a flat helper struct that has one
-//! optional field per oneof member.
+//! `AnyValue`), whose members are keys of the message's JSON object, are written and read by
+//! hand here.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -12,15 +12,15 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::de::{self, Unexpected, Visitor};
+use serde::de::{self, MapAccess, Unexpected, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Problem;
 use super::wire::{
-    AnyValue, ArrayValue, AggregationTemporality, ExponentialHistogram, Exemplar, Gauge,
-    Histogram, KeyValue, KeyValueList, Metric, MetricsData, NumberDataPoint, Sum, Summary,
-    any_value, metric, number_data_point,
+    AggregationTemporality, AnyValue, ArrayValue, ExponentialHistogram, Gauge, Histogram,
+    KeyValueList, Metric, MetricsData, NumberDataPoint, Sum, Summary, any_value, metric,
+    number_data_point,
 };
 
 /// Writes `data` as one line of OTLP JSON.
@@ -32,87 +32,14 @@ pub(super) fn to_string(data: &MetricsData) -> String {
 
 /// Reads one OTLP JSON document.
 ///
-/// serde_json's default float parser (without its `float_roundtrip` feature) may be off by one
-/// unit in the last place, which would break lossless reading of doubles. So every number
-/// literal that is not a 64-bit integer is first turned into a JSON string (see
-/// [`quote_inexact_numbers`]); the double fields accept strings, as protojson does, and parse
-/// them with Rust's correctly rounded [`f64::from_str`].
+/// Doubles are read exactly because the workspace enables serde_json's `float_roundtrip`
+/// feature (without it serde_json's float parser may be off by one unit in the last place, and
+/// the JSON round-trip property test in `tests/otlp.rs` fails).
 pub(super) fn from_str(json: &str) -> Result<MetricsData, Problem> {
-    let quoted = quote_inexact_numbers(json);
-    serde_json::from_str(&quoted).map_err(|e| {
-        let offset = byte_offset(&quoted, e.line(), e.column());
-        let full = e.to_string();
-        let location = format!(" at line {} column {}", e.line(), e.column());
-        let message = full.strip_suffix(&location).unwrap_or(&full);
-        Problem::new(format!("malformed OTLP JSON: {message}")).within(path_at(&quoted, offset))
+    serde_json::from_str(json).map_err(|e| {
+        let offset = byte_offset(json, e.line(), e.column());
+        Problem::new(format!("malformed OTLP JSON: {e}")).within(path_at(json, offset))
     })
-}
-
-/// Turns every number literal outside strings that does not fit a 64-bit integer (it has a
-/// fraction or an exponent, or is too large) into a JSON string holding the same text.
-/// Malformed literals are left alone for serde_json to reject.
-fn quote_inexact_numbers(json: &str) -> String {
-    let bytes = json.as_bytes();
-    let mut out = String::with_capacity(json.len() + json.len() / 16);
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => i = string_end(bytes, i),
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < bytes.len() && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
-                    i += 1;
-                }
-                let literal = &json[start..i];
-                let exact = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
-                if !exact && is_json_number(literal) {
-                    out.push_str(&json[copied..start]);
-                    out.push('"');
-                    out.push_str(literal);
-                    out.push('"');
-                    copied = i;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    out.push_str(&json[copied..]);
-    out
-}
-
-/// Whether `literal` is a number as JSON's grammar spells it:
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-fn is_json_number(literal: &str) -> bool {
-    fn digits(s: &[u8]) -> usize {
-        s.iter().take_while(|b| b.is_ascii_digit()).count()
-    }
-    let mut rest = literal.strip_prefix('-').unwrap_or(literal).as_bytes();
-    let n = digits(rest);
-    if n == 0 || (n > 1 && rest.first() == Some(&b'0')) {
-        return false;
-    }
-    rest = &rest[n..];
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let n = digits(fraction);
-        if n == 0 {
-            return false;
-        }
-        rest = &fraction[n..];
-    }
-    if let Some(exponent) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
-        let exponent = exponent
-            .strip_prefix(b"+")
-            .or_else(|| exponent.strip_prefix(b"-"))
-            .unwrap_or(exponent);
-        let n = digits(exponent);
-        if n == 0 {
-            return false;
-        }
-        rest = &exponent[n..];
-    }
-    rest.is_empty()
 }
 
 /// The index just past the string that starts with the quote at `start` (or the end of the
@@ -156,7 +83,11 @@ fn path_at(json: &str, offset: usize) -> String {
             b'"' => {
                 let after = string_end(bytes, i);
                 if expecting_key && let Some(Frame::Object(key)) = stack.last_mut() {
-                    let close = if after > i + 1 && bytes[after - 1] == b'"' { after - 1 } else { after };
+                    let close = if after > i + 1 && bytes[after - 1] == b'"' {
+                        after - 1
+                    } else {
+                        after
+                    };
                     *key = json.get(i + 1..close);
                     expecting_key = false;
                 }
@@ -212,21 +143,22 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A value that reads JSON `null` as its default.
+struct Nullable<T>(T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        nullable(deserializer).map(Nullable)
+    }
+}
+
 /// Reads an integer field given as a JSON number or a decimal string, or `null`.
 pub(super) fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Integer,
 {
-    Ok(Option::<Int<T>>::deserialize(deserializer)?.map_or_else(T::default, |i| i.0))
-}
-
-/// Writes a 64-bit integer as a decimal string.
-pub(super) fn decimal_string<T: fmt::Display, S: Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+    Ok(Nullable::<Int<T>>::deserialize(deserializer)?.0.0)
 }
 
 /// Writes a message field that pdata always writes, as `{}` when it is not set.
@@ -269,7 +201,9 @@ pub(super) fn temporality<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
         fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
             match AggregationTemporality::from_str_name(v) {
                 Some(known) => Ok(i32::from(known)),
-                None => v.parse().map_err(|_| E::invalid_value(Unexpected::Str(v), &self)),
+                None => v
+                    .parse()
+                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &self)),
             }
         }
         fn visit_unit<E: de::Error>(self) -> Result<i32, E> {
@@ -298,7 +232,8 @@ impl Integer for i64 {
 }
 
 /// An integer read from a JSON number or a decimal string.
-pub(super) struct Int<T>(T);
+#[derive(Default)]
+struct Int<T>(T);
 
 impl<'de, T: Integer> Deserialize<'de> for Int<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -315,10 +250,22 @@ impl<'de, T: Integer> Deserialize<'de> for Int<T> {
                 T::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-                v.parse().map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+                v.parse()
+                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
             }
         }
-        deserializer.deserialize_any(IntVisitor(PhantomData)).map(Int)
+        deserializer
+            .deserialize_any(IntVisitor(PhantomData))
+            .map(Int)
+    }
+}
+
+/// A 64-bit integer, written as a decimal string.
+struct Decimal<T>(T);
+
+impl<T: fmt::Display> Serialize for Decimal<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
     }
 }
 
@@ -328,7 +275,7 @@ impl<'de, T: Integer> Deserialize<'de> for Int<T> {
 ///
 /// Read from a JSON number, or from a string that [`f64::from_str`] accepts: a decimal number
 /// or `NaN`, `Infinity`, `-Infinity` (and Go's `+Inf` and `-Inf`), in any letter case.
-pub(super) struct Double(pub(super) f64);
+struct Double(f64);
 
 impl Serialize for Double {
     #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
@@ -369,7 +316,8 @@ impl<'de> Deserialize<'de> for Double {
                 Ok(v as f64)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-                v.parse().map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+                v.parse()
+                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
             }
         }
         deserializer.deserialize_any(DoubleVisitor).map(Double)
@@ -404,47 +352,87 @@ impl<'de> Deserialize<'de> for Base64<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // The messages with a oneof.
 
-/// `Metric` as read from JSON: one optional field per member of the `data` oneof.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub(super) struct MetricJson {
-    #[serde(deserialize_with = "nullable")]
-    name: String,
-    #[serde(deserialize_with = "nullable")]
-    description: String,
-    #[serde(deserialize_with = "nullable")]
-    unit: String,
-    gauge: Option<Gauge>,
-    sum: Option<Sum>,
-    histogram: Option<Histogram>,
-    #[serde(alias = "exponential_histogram")]
-    exponential_histogram: Option<ExponentialHistogram>,
-    summary: Option<Summary>,
-    #[serde(deserialize_with = "nullable")]
-    metadata: Vec<KeyValue>,
+/// Fails if a member of the oneof in `slot` is already set, before the next member is read:
+/// the error then points at that member's key.
+fn ensure_unset<T, E: de::Error>(slot: &Option<T>, members: &str) -> Result<(), E> {
+    match slot {
+        Some(_) => Err(E::custom(format!("more than one of {members} is set"))),
+        None => Ok(()),
+    }
 }
 
-impl TryFrom<MetricJson> for Metric {
-    type Error = String;
+/// The fields of `Metric` in JSON.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum MetricField {
+    Name,
+    Description,
+    Unit,
+    Gauge,
+    Sum,
+    Histogram,
+    #[serde(alias = "exponential_histogram")]
+    ExponentialHistogram,
+    Summary,
+    Metadata,
+    #[serde(other)]
+    Unknown,
+}
 
-    fn try_from(json: MetricJson) -> Result<Self, String> {
-        let data = only_one(
-            "gauge, sum, histogram, exponentialHistogram and summary",
-            [
-                json.gauge.map(metric::Data::Gauge),
-                json.sum.map(metric::Data::Sum),
-                json.histogram.map(metric::Data::Histogram),
-                json.exponential_histogram.map(metric::Data::ExponentialHistogram),
-                json.summary.map(metric::Data::Summary),
-            ],
-        )?;
-        Ok(Self {
-            name: json.name,
-            description: json.description,
-            unit: json.unit,
-            data,
-            metadata: json.metadata,
-        })
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetricVisitor;
+        impl<'de> Visitor<'de> for MetricVisitor {
+            type Value = Metric;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Metric object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metric, A::Error> {
+                use metric::Data;
+                const DATA: &str = "gauge, sum, histogram, exponentialHistogram and summary";
+                let mut metric = Metric::default();
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        MetricField::Name => metric.name = map.next_value::<Nullable<_>>()?.0,
+                        MetricField::Description => {
+                            metric.description = map.next_value::<Nullable<_>>()?.0;
+                        }
+                        MetricField::Unit => metric.unit = map.next_value::<Nullable<_>>()?.0,
+                        MetricField::Gauge => {
+                            ensure_unset(&metric.data, DATA)?;
+                            metric.data = map.next_value::<Option<Gauge>>()?.map(Data::Gauge);
+                        }
+                        MetricField::Sum => {
+                            ensure_unset(&metric.data, DATA)?;
+                            metric.data = map.next_value::<Option<Sum>>()?.map(Data::Sum);
+                        }
+                        MetricField::Histogram => {
+                            ensure_unset(&metric.data, DATA)?;
+                            metric.data =
+                                map.next_value::<Option<Histogram>>()?.map(Data::Histogram);
+                        }
+                        MetricField::ExponentialHistogram => {
+                            ensure_unset(&metric.data, DATA)?;
+                            metric.data = map
+                                .next_value::<Option<ExponentialHistogram>>()?
+                                .map(Data::ExponentialHistogram);
+                        }
+                        MetricField::Summary => {
+                            ensure_unset(&metric.data, DATA)?;
+                            metric.data = map.next_value::<Option<Summary>>()?.map(Data::Summary);
+                        }
+                        MetricField::Metadata => {
+                            metric.metadata = map.next_value::<Nullable<_>>()?.0;
+                        }
+                        MetricField::Unknown => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(metric)
+            }
+        }
+        deserializer.deserialize_map(MetricVisitor)
     }
 }
 
@@ -477,56 +465,78 @@ impl Serialize for Metric {
     }
 }
 
-/// `NumberDataPoint` as read from JSON: one optional field per member of the `value` oneof.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub(super) struct NumberDataPointJson {
-    #[serde(deserialize_with = "nullable")]
-    attributes: Vec<KeyValue>,
-    #[serde(alias = "start_time_unix_nano", deserialize_with = "integer")]
-    start_time_unix_nano: u64,
-    #[serde(alias = "time_unix_nano", deserialize_with = "integer")]
-    time_unix_nano: u64,
+/// The fields of `NumberDataPoint` in JSON.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum NumberDataPointField {
+    Attributes,
+    #[serde(alias = "start_time_unix_nano")]
+    StartTimeUnixNano,
+    #[serde(alias = "time_unix_nano")]
+    TimeUnixNano,
     #[serde(alias = "as_double")]
-    as_double: Option<Double>,
+    AsDouble,
     #[serde(alias = "as_int")]
-    as_int: Option<Int<i64>>,
-    #[serde(deserialize_with = "nullable")]
-    exemplars: Vec<Exemplar>,
-    #[serde(deserialize_with = "integer")]
-    flags: u32,
+    AsInt,
+    Exemplars,
+    Flags,
+    #[serde(other)]
+    Unknown,
 }
 
-impl TryFrom<NumberDataPointJson> for NumberDataPoint {
-    type Error = String;
-
-    fn try_from(json: NumberDataPointJson) -> Result<Self, String> {
-        let value = only_one(
-            "asDouble and asInt",
-            [
-                json.as_double.map(|d| number_data_point::Value::AsDouble(d.0)),
-                json.as_int.map(|i| number_data_point::Value::AsInt(i.0)),
-            ],
-        )?;
-        Ok(Self {
-            attributes: json.attributes,
-            start_time_unix_nano: json.start_time_unix_nano,
-            time_unix_nano: json.time_unix_nano,
-            value,
-            exemplars: json.exemplars,
-            flags: json.flags,
-        })
+impl<'de> Deserialize<'de> for NumberDataPoint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PointVisitor;
+        impl<'de> Visitor<'de> for PointVisitor {
+            type Value = NumberDataPoint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumberDataPoint object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NumberDataPoint, A::Error> {
+                use number_data_point::Value;
+                const VALUE: &str = "asDouble and asInt";
+                let mut point = NumberDataPoint::default();
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        NumberDataPointField::Attributes => {
+                            point.attributes = map.next_value::<Nullable<_>>()?.0;
+                        }
+                        NumberDataPointField::StartTimeUnixNano => {
+                            point.start_time_unix_nano = map.next_value::<Nullable<Int<_>>>()?.0.0;
+                        }
+                        NumberDataPointField::TimeUnixNano => {
+                            point.time_unix_nano = map.next_value::<Nullable<Int<_>>>()?.0.0;
+                        }
+                        NumberDataPointField::AsDouble => {
+                            ensure_unset(&point.value, VALUE)?;
+                            let value = map.next_value::<Option<Double>>()?;
+                            point.value = value.map(|d| Value::AsDouble(d.0));
+                        }
+                        NumberDataPointField::AsInt => {
+                            ensure_unset(&point.value, VALUE)?;
+                            let value = map.next_value::<Option<Int<i64>>>()?;
+                            point.value = value.map(|i| Value::AsInt(i.0));
+                        }
+                        NumberDataPointField::Exemplars => {
+                            point.exemplars = map.next_value::<Nullable<_>>()?.0;
+                        }
+                        NumberDataPointField::Flags => {
+                            point.flags = map.next_value::<Nullable<Int<_>>>()?.0.0;
+                        }
+                        NumberDataPointField::Unknown => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(point)
+            }
+        }
+        deserializer.deserialize_map(PointVisitor)
     }
 }
 
 impl Serialize for NumberDataPoint {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Decimal(u64);
-        impl Serialize for Decimal {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                decimal_string(&self.0, serializer)
-            }
-        }
         let mut map = serializer.serialize_map(None)?;
         if !self.attributes.is_empty() {
             map.serialize_entry("attributes", &self.attributes)?;
@@ -543,7 +553,7 @@ impl Serialize for NumberDataPoint {
                 map.serialize_entry("asDouble", &Double(d))?;
             }
             Some(number_data_point::Value::AsInt(i)) => {
-                map.serialize_entry("asInt", &i.to_string())?;
+                map.serialize_entry("asInt", &Decimal(i))?;
             }
         }
         if !self.exemplars.is_empty() {
@@ -556,45 +566,78 @@ impl Serialize for NumberDataPoint {
     }
 }
 
-/// `AnyValue` as read from JSON: one optional field per member of the `value` oneof.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub(super) struct AnyValueJson {
+/// The fields of `AnyValue` in JSON.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum AnyValueField {
     #[serde(alias = "string_value")]
-    string_value: Option<String>,
+    StringValue,
     #[serde(alias = "bool_value")]
-    bool_value: Option<bool>,
+    BoolValue,
     #[serde(alias = "int_value")]
-    int_value: Option<Int<i64>>,
+    IntValue,
     #[serde(alias = "double_value")]
-    double_value: Option<Double>,
+    DoubleValue,
     #[serde(alias = "array_value")]
-    array_value: Option<ArrayValue>,
+    ArrayValue,
     #[serde(alias = "kvlist_value")]
-    kvlist_value: Option<KeyValueList>,
+    KvlistValue,
     #[serde(alias = "bytes_value")]
-    bytes_value: Option<Base64<Vec<u8>>>,
+    BytesValue,
+    #[serde(other)]
+    Unknown,
 }
 
-impl TryFrom<AnyValueJson> for AnyValue {
-    type Error = String;
-
-    fn try_from(json: AnyValueJson) -> Result<Self, String> {
-        use any_value::Value;
-        let value = only_one(
-            "stringValue, boolValue, intValue, doubleValue, arrayValue, kvlistValue and \
-             bytesValue",
-            [
-                json.string_value.map(Value::StringValue),
-                json.bool_value.map(Value::BoolValue),
-                json.int_value.map(|i| Value::IntValue(i.0)),
-                json.double_value.map(|d| Value::DoubleValue(d.0)),
-                json.array_value.map(Value::ArrayValue),
-                json.kvlist_value.map(Value::KvlistValue),
-                json.bytes_value.map(|b| Value::BytesValue(b.0)),
-            ],
-        )?;
-        Ok(Self { value })
+impl<'de> Deserialize<'de> for AnyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyValueVisitor;
+        impl<'de> Visitor<'de> for AnyValueVisitor {
+            type Value = AnyValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AnyValue object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyValue, A::Error> {
+                use any_value::Value;
+                const VALUE: &str = "stringValue, boolValue, intValue, doubleValue, arrayValue, \
+                                     kvlistValue and bytesValue";
+                let mut value = None;
+                while let Some(field) = map.next_key()? {
+                    if !matches!(field, AnyValueField::Unknown) {
+                        ensure_unset(&value, VALUE)?;
+                    }
+                    let member = match field {
+                        AnyValueField::StringValue => {
+                            map.next_value::<Option<String>>()?.map(Value::StringValue)
+                        }
+                        AnyValueField::BoolValue => {
+                            map.next_value::<Option<bool>>()?.map(Value::BoolValue)
+                        }
+                        AnyValueField::IntValue => map
+                            .next_value::<Option<Int<i64>>>()?
+                            .map(|i| Value::IntValue(i.0)),
+                        AnyValueField::DoubleValue => map
+                            .next_value::<Option<Double>>()?
+                            .map(|d| Value::DoubleValue(d.0)),
+                        AnyValueField::ArrayValue => map
+                            .next_value::<Option<ArrayValue>>()?
+                            .map(Value::ArrayValue),
+                        AnyValueField::KvlistValue => map
+                            .next_value::<Option<KeyValueList>>()?
+                            .map(Value::KvlistValue),
+                        AnyValueField::BytesValue => map
+                            .next_value::<Option<Base64<Vec<u8>>>>()?
+                            .map(|b| Value::BytesValue(b.0)),
+                        AnyValueField::Unknown => {
+                            map.next_value::<de::IgnoredAny>()?;
+                            None
+                        }
+                    };
+                    value = value.or(member);
+                }
+                Ok(AnyValue { value })
+            }
+        }
+        deserializer.deserialize_map(AnyValueVisitor)
     }
 }
 
@@ -606,7 +649,7 @@ impl Serialize for AnyValue {
             None => {}
             Some(Value::StringValue(s)) => map.serialize_entry("stringValue", s)?,
             Some(Value::BoolValue(b)) => map.serialize_entry("boolValue", b)?,
-            Some(Value::IntValue(i)) => map.serialize_entry("intValue", &i.to_string())?,
+            Some(Value::IntValue(i)) => map.serialize_entry("intValue", &Decimal(i))?,
             Some(Value::DoubleValue(d)) => map.serialize_entry("doubleValue", &Double(*d))?,
             Some(Value::ArrayValue(a)) => map.serialize_entry("arrayValue", a)?,
             Some(Value::KvlistValue(l)) => map.serialize_entry("kvlistValue", l)?,
@@ -616,48 +659,21 @@ impl Serialize for AnyValue {
     }
 }
 
-/// The one member of a oneof that is set, if any; an error naming the members if several are.
-fn only_one<T, const N: usize>(members: &str, values: [Option<T>; N]) -> Result<Option<T>, String> {
-    let mut set = values.into_iter().flatten();
-    let first = set.next();
-    if set.next().is_some() {
-        return Err(format!("more than one of {members} is set"));
-    }
-    Ok(first)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn inexact_numbers_are_quoted_outside_strings_only() {
-        let json = r#"{"a":1,"b":-2,"c":0.5,"d":"3.5","e":[1e3,-0.0,18446744073709551616],"f\"1.5":2}"#;
-        assert_eq!(
-            quote_inexact_numbers(json),
-            r#"{"a":1,"b":-2,"c":"0.5","d":"3.5","e":["1e3","-0.0","18446744073709551616"],"f\"1.5":2}"#
-        );
-        for malformed in ["[-]", "[1.]", "[.5]", "[01.5]", "[1e]", "[1.2.3]", "[--1]"] {
-            assert_eq!(quote_inexact_numbers(malformed), malformed);
-        }
-    }
-
-    #[test]
-    fn json_number_grammar() {
-        for good in ["0", "-0", "1.5", "-12.25e+3", "1E-7", "10"] {
-            assert!(is_json_number(good), "{good}");
-        }
-        for bad in ["", "-", "01", "1.", ".5", "1e", "1e+", "+1", "1.2.3", "0x1"] {
-            assert!(!is_json_number(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn paths_name_the_value_being_read() {
         let json = r#"{"resourceMetrics":[{"resource":{},"scopeMetrics":[{},{"metrics":[{"name":"#;
-        assert_eq!(path_at(json, json.len()), "resourceMetrics[0].scopeMetrics[1].metrics[0].name");
+        assert_eq!(
+            path_at(json, json.len()),
+            "resourceMetrics[0].scopeMetrics[1].metrics[0].name"
+        );
         assert_eq!(path_at(json, 1), "");
-        assert_eq!(path_at(r#"{"a\"b":[1,2,"#, 12), r#"a\"b[2]"#);
+        let json = r#"{"a\"b":[1,2,"#;
+        assert_eq!(path_at(json, json.len()), r#"a\"b[2]"#);
+        assert_eq!(path_at(json, json.len() - 1), r#"a\"b[1]"#);
     }
 
     #[test]
@@ -679,7 +695,7 @@ mod tests {
         assert_eq!(write(f64::NAN), r#""NaN""#);
         assert_eq!(write(f64::INFINITY), r#""Infinity""#);
         assert_eq!(write(f64::NEG_INFINITY), r#""-Infinity""#);
-        assert_eq!(write(1e300), "1e300");
+        assert_eq!(write(1e300), "1e+300"); // as Go writes it, too
     }
 
     #[test]
@@ -711,7 +727,10 @@ mod tests {
         assert_eq!(read(r#""+/8=""#).unwrap(), vec![0xfb, 0xff]);
         assert_eq!(read(r#""-_8""#).unwrap(), vec![0xfb, 0xff]);
         assert!(read(r#""!!""#).is_err());
-        assert_eq!(serde_json::to_string(&Base64([0xfb, 0xff])).unwrap(), r#""+/8=""#);
+        assert_eq!(
+            serde_json::to_string(&Base64([0xfb, 0xff])).unwrap(),
+            r#""+/8=""#
+        );
     }
 
     #[test]

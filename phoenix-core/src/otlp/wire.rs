@@ -10,10 +10,10 @@
 //! enough to notice that they are there: they are empty messages whose content is skipped.
 //! Converting data that holds one of them into the telemetry model fails rather than drops it.
 //!
-//! These types are public for crates that send or receive OTLP over the network. Reading OTLP
-//! JSON with `serde_json` directly works, but serde_json's default float parser may be off by
-//! one unit in the last place for some doubles; [`from_json`](super::from_json) reads them
-//! exactly.
+//! These types are public for crates that send or receive OTLP over the network. They read and
+//! write OTLP JSON with `serde_json` directly too; [`from_json`](super::from_json) adds error
+//! paths. Doubles are read exactly because the workspace enables serde_json's
+//! `float_roundtrip` feature.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,10 @@ pub struct ResourceMetrics {
 pub struct Resource {
     /// The resource attributes.
     #[prost(message, repeated, tag = "1")]
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub attributes: Vec<KeyValue>,
     /// How many attributes were dropped.
     #[prost(uint32, tag = "2")]
@@ -95,7 +98,10 @@ pub struct ScopeMetrics {
     pub scope: Option<InstrumentationScope>,
     /// The metrics.
     #[prost(message, repeated, tag = "2")]
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub metrics: Vec<Metric>,
     /// The schema URL of the metrics.
     #[prost(string, tag = "3")]
@@ -113,15 +119,24 @@ pub struct ScopeMetrics {
 pub struct InstrumentationScope {
     /// The scope name.
     #[prost(string, tag = "1")]
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub name: String,
     /// The scope version.
     #[prost(string, tag = "2")]
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub version: String,
     /// The scope attributes.
     #[prost(message, repeated, tag = "3")]
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub attributes: Vec<KeyValue>,
     /// How many attributes were dropped.
     #[prost(uint32, tag = "4")]
@@ -135,10 +150,9 @@ pub struct InstrumentationScope {
 
 /// One metric: name, description, unit, metadata and one kind of data.
 ///
-/// Its JSON form is written by hand (`data` is a oneof whose member names are keys of the
-/// metric object); see the `json` module.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(try_from = "json::MetricJson")]
+/// Its JSON form is written and read by hand, as `data` is a oneof whose members are keys of
+/// the metric object.
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct Metric {
     /// The metric name.
     #[prost(string, tag = "1")]
@@ -273,9 +287,8 @@ pub struct Exemplar {}
 
 /// One data point of a gauge or sum.
 ///
-/// Its JSON form is written by hand (`value` is a oneof); see the `json` module.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(try_from = "json::NumberDataPointJson")]
+/// Its JSON form is written and read by hand, as `value` is a oneof.
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct NumberDataPoint {
     /// The data-point attributes.
     #[prost(message, repeated, tag = "7")]
@@ -317,7 +330,10 @@ pub mod number_data_point {
 pub struct KeyValue {
     /// The attribute key.
     #[prost(string, tag = "1")]
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub key: String,
     /// The value; `None` reads as an empty value (written as `{}` in JSON).
     #[prost(message, optional, tag = "2")]
@@ -327,9 +343,8 @@ pub struct KeyValue {
 
 /// An attribute value, possibly empty.
 ///
-/// Its JSON form is written by hand (`value` is a oneof); see the `json` module.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(try_from = "json::AnyValueJson")]
+/// Its JSON form is written and read by hand, as `value` is a oneof.
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct AnyValue {
     /// The value; `None` for an empty value.
     #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4, 5, 6, 7")]
@@ -371,7 +386,10 @@ pub mod any_value {
 pub struct ArrayValue {
     /// The values, in order.
     #[prost(message, repeated, tag = "1")]
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub values: Vec<AnyValue>,
 }
 
@@ -381,6 +399,9 @@ pub struct ArrayValue {
 pub struct KeyValueList {
     /// The pairs, in order.
     #[prost(message, repeated, tag = "1")]
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "json::nullable")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "json::nullable"
+    )]
     pub values: Vec<KeyValue>,
 }

@@ -126,7 +126,10 @@ pub struct KeyValue {
 impl KeyValue {
     /// A key-value pair.
     pub fn new(key: impl Into<String>, value: impl Into<AnyValue>) -> Self {
-        Self { key: key.into(), value: value.into() }
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -171,7 +174,10 @@ impl Attributes {
         let value = value.into();
         match self.0.iter_mut().find(|kv| kv.key == key) {
             Some(kv) => kv.value = value,
-            None => self.0.push(KeyValue { key: key.to_owned(), value }),
+            None => self.0.push(KeyValue {
+                key: key.to_owned(),
+                value,
+            }),
         }
     }
 

@@ -92,9 +92,13 @@ impl Snapshot {
     /// Every data point with its resource and metric.
     pub fn data_points(&self) -> impl Iterator<Item = (&Resource, &Metric, &DataPoint)> {
         self.resources.iter().flat_map(|resource| {
-            resource
-                .metrics()
-                .flat_map(move |metric| metric.data.points().iter().map(move |p| (resource, metric, p)))
+            resource.metrics().flat_map(move |metric| {
+                metric
+                    .data
+                    .points()
+                    .iter()
+                    .map(move |p| (resource, metric, p))
+            })
         })
     }
 
@@ -104,7 +108,11 @@ impl Snapshot {
             let resource_key = ResourceKey::new(&resource.attributes);
             resource.metrics().flat_map(move |metric| {
                 let metric_key = resource_key.metric(&metric.name);
-                metric.data.points().iter().map(move |p| metric_key.series(&p.attributes))
+                metric
+                    .data
+                    .points()
+                    .iter()
+                    .map(move |p| metric_key.series(&p.attributes))
             })
         })
     }
@@ -127,7 +135,10 @@ pub struct Resource {
 impl Resource {
     /// A resource with these attributes and no metrics.
     pub fn new(attributes: Attributes) -> Self {
-        Self { attributes, ..Self::default() }
+        Self {
+            attributes,
+            ..Self::default()
+        }
     }
 
     /// Every metric of every scope, in order.
@@ -332,7 +343,13 @@ pub struct DataPoint {
 impl DataPoint {
     /// A point with no attributes and no flags.
     pub fn new(start_time: Timestamp, time: Timestamp, value: impl Into<NumberValue>) -> Self {
-        Self { attributes: Attributes::new(), start_time, time, value: value.into(), flags: 0 }
+        Self {
+            attributes: Attributes::new(),
+            start_time,
+            time,
+            value: value.into(),
+            flags: 0,
+        }
     }
 
     /// This point with one more attribute.
@@ -382,15 +399,19 @@ mod tests {
     fn process(pid: i64, name: &str) -> Resource {
         let attrs: Attributes = [
             (schema::ResourceAttribute::Pid.key(), AnyValue::Int(pid)),
-            (schema::ResourceAttribute::ExecutableName.key(), AnyValue::from(name)),
+            (
+                schema::ResourceAttribute::ExecutableName.key(),
+                AnyValue::from(name),
+            ),
         ]
         .into_iter()
         .collect();
         let mut metric = Metric::process(ProcessMetric::MemoryUsage);
-        metric
-            .data
-            .points_mut()
-            .push(DataPoint::new(Timestamp::from_secs(1), Timestamp::from_secs(10), 4096));
+        metric.data.points_mut().push(DataPoint::new(
+            Timestamp::from_secs(1),
+            Timestamp::from_secs(10),
+            4096,
+        ));
         let mut cpu = Metric::process(ProcessMetric::CpuTime);
         for state in schema::CpuState::ALL {
             cpu.data.points_mut().push(
@@ -399,7 +420,10 @@ mod tests {
             );
         }
         Resource {
-            scopes: vec![ScopeMetrics { metrics: vec![metric, cpu], ..ScopeMetrics::default() }],
+            scopes: vec![ScopeMetrics {
+                metrics: vec![metric, cpu],
+                ..ScopeMetrics::default()
+            }],
             ..Resource::new(attrs)
         }
     }
@@ -423,17 +447,34 @@ mod tests {
 
     #[test]
     fn metric_names_parse_to_the_schema() {
-        assert_eq!(MetricName::from("process.cpu.time"), MetricName::Process(ProcessMetric::CpuTime));
+        assert_eq!(
+            MetricName::from("process.cpu.time"),
+            MetricName::Process(ProcessMetric::CpuTime)
+        );
         assert_eq!(MetricName::from("custom.metric").as_str(), "custom.metric");
-        assert_eq!(MetricName::from(String::from("process.threads")).process_metric(), Some(ProcessMetric::Threads));
+        assert_eq!(
+            MetricName::from(String::from("process.threads")).process_metric(),
+            Some(ProcessMetric::Threads)
+        );
     }
 
     #[test]
     fn timestamps_saturate() {
         let t = Timestamp::from_secs(5);
-        assert_eq!(t.saturating_add(Duration::from_secs(1)), Timestamp::from_secs(6));
-        assert_eq!(Timestamp::from_nanos(u64::MAX).saturating_add(Duration::from_secs(1)).as_nanos(), u64::MAX);
-        assert_eq!(t.saturating_duration_since(Timestamp::from_secs(7)), Duration::ZERO);
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(1)),
+            Timestamp::from_secs(6)
+        );
+        assert_eq!(
+            Timestamp::from_nanos(u64::MAX)
+                .saturating_add(Duration::from_secs(1))
+                .as_nanos(),
+            u64::MAX
+        );
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::from_secs(7)),
+            Duration::ZERO
+        );
         assert!(Timestamp::UNSET.is_unset());
     }
 }

@@ -9,8 +9,7 @@ use std::fmt;
 use super::Temporality;
 
 /// Scope name the collector's process scraper writes on its metrics.
-pub const PROCESS_SCRAPER_SCOPE: &str =
-    "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver/internal/scraper/processscraper";
+pub const PROCESS_SCRAPER_SCOPE: &str = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver/internal/scraper/processscraper";
 
 /// Schema URL the process scraper writes on its resources.
 pub const PROCESS_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.9.0";
@@ -201,7 +200,10 @@ impl ProcessMetric {
 
     /// Whether the scraper emits this metric unless configured otherwise.
     pub const fn enabled_by_default(self) -> bool {
-        matches!(self, Self::CpuTime | Self::MemoryUsage | Self::MemoryVirtual | Self::DiskIo)
+        matches!(
+            self,
+            Self::CpuTime | Self::MemoryUsage | Self::MemoryVirtual | Self::DiskIo
+        )
     }
 }
 
@@ -353,8 +355,13 @@ impl ResourceAttribute {
 
     /// The attributes that identify one process instance rather than a program: stripping
     /// them is what aggregation by executable name does.
-    pub const INSTANCE_IDENTITY: [Self; 5] =
-        [Self::Pid, Self::ParentPid, Self::CommandLine, Self::Command, Self::ExecutablePath];
+    pub const INSTANCE_IDENTITY: [Self; 5] = [
+        Self::Pid,
+        Self::ParentPid,
+        Self::CommandLine,
+        Self::Command,
+        Self::ExecutablePath,
+    ];
 
     /// The attribute key.
     pub const fn key(self) -> &'static str {
@@ -427,6 +434,12 @@ mod tests {
         assert_eq!(ContextSwitches.point_values(), ["involuntary", "voluntary"]);
         assert_eq!(PagingFaults.point_attribute(), Some(PointAttribute::Type));
         assert_eq!(Threads.unit(), "{threads}");
-        assert_eq!(ProcessMetric::ALL.iter().filter(|m| m.enabled_by_default()).count(), 4);
+        assert_eq!(
+            ProcessMetric::ALL
+                .iter()
+                .filter(|m| m.enabled_by_default())
+                .count(),
+            4
+        );
     }
 }

@@ -136,7 +136,10 @@ mod tests {
         let a = attrs(&[("a", AnyValue::Int(1)), ("b", "x".into())]);
         let b = attrs(&[("b", "x".into()), ("a", AnyValue::Int(1))]);
         let point = attrs(&[("state", "user".into())]);
-        assert_eq!(SeriesKey::new(&name, &a, &point), SeriesKey::new(&name, &b, &point));
+        assert_eq!(
+            SeriesKey::new(&name, &a, &point),
+            SeriesKey::new(&name, &b, &point)
+        );
     }
 
     #[test]
