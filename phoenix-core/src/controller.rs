@@ -4,7 +4,7 @@
 //! The controller reads the experiment, decides the next [`PhaseEvent`] from its phase, asks
 //! [`transition`](crate::phase::transition) what follows, persists the new state together with
 //! an event, and then performs the returned [`Effect`]s through the executor. Because every
-//! step is persisted before its effects run, a controller started on an experiment that was
+//! step of a run is persisted before its effects run, a controller started on an experiment that was
 //! interrupted mid-run continues from the stored phase: it performs the effects of entering
 //! that phase again (they are idempotent) and measures the windows that are still missing.
 //!
@@ -12,14 +12,19 @@
 //! The controller notices on its next write (the store refuses its stale version), reloads,
 //! and stops driving when the phase is no longer the one it was driving, tearing the variants
 //! down if the run was cancelled or failed under it.
+//!
+//! A user's promotion or rollback is the exception: the executor acts first and the decision
+//! is stored afterwards, guarded by the version it was made on, and undone if another writer
+//! changed the experiment in between.
 
 use std::sync::Arc;
 
 use crate::analysis;
 use crate::cost::CostModel;
 use crate::executor::Executor;
-use crate::experiment::{EventKind, Experiment, ExperimentId, ExperimentStatus};
-use crate::phase::{Effect, Phase, PhaseEvent, transition};
+use crate::experiment::{EventKind, Experiment, ExperimentId, ExperimentStatus, ValidationErrors};
+use crate::measurement::Window;
+use crate::phase::{Effect, Phase, PhaseEvent};
 use crate::store::ExperimentStore;
 use crate::{Error, Result};
 
@@ -56,10 +61,14 @@ impl ExperimentController {
     }
 
     /// Uses `cost_model` for experiments whose spec sets none.
-    #[must_use]
-    pub fn with_cost_model(mut self, cost_model: CostModel) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// Every invalid price, named under `costModel`.
+    pub fn with_cost_model(mut self, cost_model: CostModel) -> Result<Self, ValidationErrors> {
+        cost_model.validate("costModel")?;
         self.cost_model = cost_model;
-        self
+        Ok(self)
     }
 
     /// Marks a pending experiment as started by `actor`. [`run`](Self::run) then drives it.
@@ -72,12 +81,21 @@ impl ExperimentController {
 
     /// Drives the experiment until its run is over — Completed, Failed or Cancelled — and
     /// returns it as stored then. A pending experiment is started; an interrupted one is
-    /// resumed from its stored phase.
+    /// resumed from its stored phase. If another writer moves the experiment meanwhile (a
+    /// user cancelling it, or another controller), this one stops and returns what is stored.
     ///
-    /// Executor errors do not make this fail: they end the experiment in `Failed` with the
-    /// reason. Store errors do, leaving the experiment as last persisted, to be resumed.
+    /// Executor errors and an invalid spec do not make this fail: they end the experiment in
+    /// `Failed` with the reason. Store errors do, leaving the experiment as last persisted,
+    /// to be resumed.
     pub async fn run(&self, id: &ExperimentId) -> Result<Experiment> {
         let mut experiment = self.store.get(id).await?;
+        if !experiment.status.phase.is_active() {
+            return Ok(experiment);
+        }
+        if let Err(errors) = experiment.spec.validate() {
+            return self.fail(experiment, &Error::Invalid(errors)).await;
+        }
+        let windows = experiment.spec.windows();
         // Entering a phase performs its effects; a resumed phase has its effects redone.
         let mut pending_effects = resume_effects(experiment.status.phase);
         loop {
@@ -94,7 +112,7 @@ impl ExperimentController {
                     self.advance(experiment, PhaseEvent::Prepared, message, |_| {})
                         .await?
                 }
-                Phase::Running => match self.measure_next(experiment).await? {
+                Phase::Running => match self.measure_next(experiment, &windows).await? {
                     Ok(step) => step,
                     Err((experiment, error)) => return self.fail(experiment, &error).await,
                 },
@@ -116,6 +134,10 @@ impl ExperimentController {
     }
 
     /// Cancels an experiment whose run is not over, and tears its variants down.
+    ///
+    /// Once the cancellation is stored it stands: a tear-down that fails afterwards is
+    /// recorded in the event log (the executor's tear-down is idempotent and can be retried)
+    /// rather than reported as an error.
     pub async fn cancel(&self, id: &ExperimentId, actor: &str, reason: &str) -> Result<Experiment> {
         let message = if reason.is_empty() {
             "cancelled".to_owned()
@@ -125,46 +147,80 @@ impl ExperimentController {
         let (experiment, effects) = self
             .request(id, actor, &PhaseEvent::Cancel, &message)
             .await?;
-        self.perform(&experiment, effects).await?;
+        self.perform_or_record(
+            &experiment,
+            effects,
+            "tear-down after the cancellation failed",
+        )
+        .await?;
         Ok(experiment)
     }
 
-    /// Promotes the candidate of a completed experiment: the executor makes it the target's
-    /// active pipeline first, then the phase is recorded as Promoted.
+    /// Promotes the candidate of a completed experiment.
+    ///
+    /// The executor makes the candidate the target's active pipeline, then the phase is
+    /// stored as Promoted, guarded by the version read before promoting. If another writer
+    /// changed the experiment in between, the promotion is undone and the conflict returned,
+    /// so the target never runs a pipeline the record does not show.
     pub async fn promote(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
         let experiment = self.store.get(id).await?;
-        transition(experiment.status.phase, &PhaseEvent::Promote)?;
-        self.executor.promote(&experiment).await?;
         let message = match experiment
             .status
             .results
             .as_ref()
             .map(|r| &r.recommendation)
         {
-            Some(analysis::Recommendation::Promote) | None => "candidate promoted".to_owned(),
-            Some(_) => "candidate promoted against the recommendation".to_owned(),
+            Some(analysis::Recommendation::Promote) | None => "candidate promoted",
+            Some(_) => "candidate promoted against the recommendation",
         };
-        let (experiment, _) = self
-            .request(id, actor, &PhaseEvent::Promote, &message)
-            .await?;
-        Ok(experiment)
+        self.decide(experiment, actor, &PhaseEvent::Promote, message)
+            .await
     }
 
-    /// Rejects the candidate of a completed experiment, or undoes its promotion: for a
-    /// promoted experiment the executor restores the previous pipeline first.
+    /// Rejects the candidate of a completed experiment, or undoes its promotion (the executor
+    /// restores the target's previous pipeline), with the same guard as
+    /// [`promote`](Self::promote).
     pub async fn rollback(&self, id: &ExperimentId, actor: &str) -> Result<Experiment> {
         let experiment = self.store.get(id).await?;
-        let (_, effects) = transition(experiment.status.phase, &PhaseEvent::Rollback)?;
-        let message = if effects.contains(&Effect::Rollback) {
-            self.executor.rollback(&experiment).await?;
-            "promotion rolled back"
-        } else {
-            "candidate rejected"
+        let message = match experiment.status.phase {
+            Phase::Promoted => "promotion rolled back",
+            _ => "candidate rejected",
         };
-        let (experiment, _) = self
-            .request(id, actor, &PhaseEvent::Rollback, message)
-            .await?;
-        Ok(experiment)
+        self.decide(experiment, actor, &PhaseEvent::Rollback, message)
+            .await
+    }
+
+    /// Performs a user's decision on the target, then stores it if the experiment is still
+    /// the version the decision was made on; otherwise undoes it.
+    async fn decide(
+        &self,
+        experiment: Experiment,
+        actor: &str,
+        event: &PhaseEvent,
+        message: &str,
+    ) -> Result<Experiment> {
+        let mut decided = experiment.clone();
+        let from = decided.status.phase;
+        let effects = decided.apply(event)?;
+        self.perform(&experiment, effects).await?;
+        let kind = EventKind::Transition {
+            from,
+            to: decided.status.phase,
+            event: event.name().to_owned(),
+        };
+        let record = decided.event(actor, kind, message);
+        match self.store.update(&decided, &record).await {
+            Ok(saved) => Ok(saved),
+            Err(error) => {
+                let undo: &[Effect] = match effects {
+                    [Effect::Promote] => &[Effect::Rollback],
+                    [Effect::Rollback] => &[Effect::Promote],
+                    _ => &[],
+                };
+                self.perform(&experiment, undo).await?;
+                Err(error)
+            }
+        }
     }
 
     /// Measures the next window, or finishes the run when every window is measured. An
@@ -172,8 +228,8 @@ impl ExperimentController {
     async fn measure_next(
         &self,
         experiment: Experiment,
+        windows: &[Window],
     ) -> Result<Result<Step, (Experiment, Error)>> {
-        let windows = experiment.spec.windows();
         let done = experiment.status.windows.len();
         let Some(window) = windows.get(done).copied() else {
             let message = format!("all {} measurement windows recorded", windows.len());
@@ -239,8 +295,8 @@ impl ExperimentController {
         .await
     }
 
-    /// Performs effects through the executor. `Analyze` needs no I/O: the Analyzing phase's
-    /// step computes and persists the results.
+    /// Performs effects through the executor. `Analyze` needs no I/O: it is the Analyzing
+    /// phase's own step, which computes the results and stores them with `Analyzed`.
     async fn perform(&self, experiment: &Experiment, effects: &[Effect]) -> Result<()> {
         for effect in effects {
             match effect {
@@ -257,6 +313,22 @@ impl ExperimentController {
         Ok(())
     }
 
+    /// Performs effects whose failure must not undo what was already stored: a failure is
+    /// written to the event log instead.
+    async fn perform_or_record(
+        &self,
+        experiment: &Experiment,
+        effects: &[Effect],
+        what: &str,
+    ) -> Result<()> {
+        if let Err(error) = self.perform(experiment, effects).await {
+            let message = format!("{what}: {error}");
+            let event = experiment.event(CONTROLLER_ACTOR, EventKind::Updated, message);
+            self.store.append_event(&event).await?;
+        }
+        Ok(())
+    }
+
     /// Ends the run in Failed with `error` as the reason, tearing down what was deployed.
     async fn fail(&self, experiment: Experiment, error: &Error) -> Result<Experiment> {
         let reason = error.to_string();
@@ -268,11 +340,8 @@ impl ExperimentController {
             .await?
         {
             Step::Moved(failed, effects) => {
-                if let Err(teardown) = self.perform(&failed, effects).await {
-                    let message = format!("tear-down after the failure failed too: {teardown}");
-                    let event = failed.event(CONTROLLER_ACTOR, EventKind::Updated, message);
-                    self.store.append_event(&event).await?;
-                }
+                self.perform_or_record(&failed, effects, "tear-down after the failure failed too")
+                    .await?;
                 Ok(failed)
             }
             Step::Preempted(current) => self.after_preemption(current).await,
@@ -283,7 +352,9 @@ impl ExperimentController {
     /// run, the variants this controller deployed are torn down; either way it stops driving.
     async fn after_preemption(&self, current: Experiment) -> Result<Experiment> {
         if matches!(current.status.phase, Phase::Cancelled | Phase::Failed) {
-            self.executor.tear_down(&current).await?;
+            let what = "tear-down after the run was ended elsewhere failed";
+            self.perform_or_record(&current, &[Effect::TearDown], what)
+                .await?;
         }
         Ok(current)
     }
@@ -298,6 +369,7 @@ impl ExperimentController {
         message: String,
         change: impl Fn(&mut ExperimentStatus),
     ) -> Result<Step> {
+        let mut attempt = 0;
         loop {
             let mut next = current.clone();
             let from = next.status.phase;
@@ -311,7 +383,8 @@ impl ExperimentController {
             let record = next.event(CONTROLLER_ACTOR, kind, message.clone());
             match self.store.update(&next, &record).await {
                 Ok(saved) => return Ok(Step::Moved(saved, effects)),
-                Err(Error::Conflict { .. }) => {
+                Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
+                    attempt += 1;
                     let stored = self.store.get(&current.id).await?;
                     let same_state = stored.status.phase == current.status.phase
                         && stored.status.windows.len() == current.status.windows.len();

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::experiment::ValidationErrors;
+use crate::experiment::validation::Violations;
+
 use crate::analysis::MonthlyCost;
 
 /// Prices a backend charges. Any price may be zero; the report always shows the raw units
@@ -40,6 +43,28 @@ impl Default for CostModel {
 pub const HOURS_PER_MONTH: f64 = 730.0;
 /// Minutes in a billing month: [`HOURS_PER_MONTH`] × 60 = 43,800.
 pub const MINUTES_PER_MONTH: f64 = HOURS_PER_MONTH * 60.0;
+
+impl CostModel {
+    /// Checks that every price is a finite number of at least 0. `path` names the model in
+    /// the errors, e.g. `spec.costModel`.
+    pub fn validate(&self, path: &str) -> Result<(), ValidationErrors> {
+        let mut v = Violations::default();
+        self.check(&mut v, path);
+        v.finish()
+    }
+
+    pub(crate) fn check(&self, v: &mut Violations, path: &str) {
+        v.non_negative(
+            self.per_million_data_points,
+            format!("{path}.perMillionDataPoints"),
+        );
+        v.non_negative(self.per_gb_ingested, format!("{path}.perGbIngested"));
+        v.non_negative(
+            self.per_active_series_month,
+            format!("{path}.perActiveSeriesMonth"),
+        );
+    }
+}
 
 impl CostModel {
     /// What a pipeline's export rate costs per month of [`MINUTES_PER_MONTH`] (730 hours):

@@ -26,8 +26,14 @@ pub trait Executor: Send + Sync {
     /// Starts the workload and the variants.
     async fn start(&self, experiment: &Experiment) -> Result<()>;
 
-    /// Measures both variants over `window`, returning once the window is over. Windows are
-    /// asked for in order; after a resume the first one asked for may be any window.
+    /// Measures both variants over `window`, returning once the window is over.
+    ///
+    /// Windows are asked for in order, but after a resume the first window asked for may be
+    /// any window, of an executor instance that measured none before. Cumulative figures
+    /// (`distinct_series_to_date`, `new_series`) still count from the first window of the
+    /// run, so an executor must be able to reconstruct them: the local executor replays its
+    /// deterministic workload up to the window, the Kubernetes executor queries Prometheus
+    /// over the whole measured range.
     async fn measure(&self, experiment: &Experiment, window: Window) -> Result<WindowMeasurement>;
 
     /// Removes both variants and the workload.

@@ -75,7 +75,8 @@ impl Window {
 
     /// The windows of a run: from `warm_up` to `duration` in steps of `length`; the last
     /// window is shorter when `length` does not divide the measured time. Empty when
-    /// `length` is zero or nothing is left after the warm-up.
+    /// `length` is zero or nothing is left after the warm-up. Validated specs keep the count
+    /// within [`MAX_WINDOWS`](crate::experiment::MAX_WINDOWS).
     pub fn plan(duration: Duration, warm_up: Duration, length: Duration) -> Vec<Self> {
         let mut windows = Vec::new();
         if length.is_zero() {
@@ -84,10 +85,13 @@ impl Window {
         let mut start = warm_up;
         let mut index = 0_u32;
         while start < duration {
-            let end = (start + length).min(duration);
+            let end = start.saturating_add(length).min(duration);
             windows.push(Self { index, start, end });
             start = end;
-            index += 1;
+            let Some(next) = index.checked_add(1) else {
+                break;
+            };
+            index = next;
         }
         windows
     }

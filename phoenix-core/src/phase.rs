@@ -182,10 +182,10 @@ pub fn transition(
         (Running, PhaseEvent::WindowMeasured) => (Running, &[]),
         (Running, PhaseEvent::RunFinished) => (Analyzing, &[TearDown, Analyze]),
         (Analyzing, PhaseEvent::Analyzed) => (Completed, &[]),
-        (Pending | Analyzing, PhaseEvent::Fail { .. }) => (Failed, &[]),
-        (Initializing | Running, PhaseEvent::Fail { .. }) => (Failed, &[TearDown]),
-        (Pending | Analyzing, PhaseEvent::Cancel) => (Cancelled, &[]),
-        (Initializing | Running, PhaseEvent::Cancel) => (Cancelled, &[TearDown]),
+        (Pending, PhaseEvent::Fail { .. }) => (Failed, &[]),
+        (Initializing | Running | Analyzing, PhaseEvent::Fail { .. }) => (Failed, &[TearDown]),
+        (Pending, PhaseEvent::Cancel) => (Cancelled, &[]),
+        (Initializing | Running | Analyzing, PhaseEvent::Cancel) => (Cancelled, &[TearDown]),
         (Completed, PhaseEvent::Promote) => (Promoted, &[Promote]),
         (Completed, PhaseEvent::Rollback) => (RolledBack, &[]),
         (Promoted, PhaseEvent::Rollback) => (RolledBack, &[Rollback]),
@@ -336,9 +336,27 @@ mod tests {
 
     proptest! {
         #[test]
-        fn terminal_phases_stay_terminal(from in any_phase(), event in any_event()) {
-            if from.is_terminal() {
-                prop_assert!(transition(from, &event).is_err());
+        fn applying_an_event_changes_only_what_it_should(
+            start in any_phase(),
+            event in any_event(),
+        ) {
+            let spec = serde_json::from_value(serde_json::json!({
+                "name": "trial",
+                "baseline": {"template": "process-baseline-v1"},
+                "candidate": {"template": "process-topk-v1"},
+            }))
+            .unwrap();
+            let mut experiment = crate::experiment::Experiment::new(spec);
+            experiment.status.phase = start;
+            let before = experiment.clone();
+            match experiment.apply(&event) {
+                Err(_) => prop_assert_eq!(experiment, before, "a refused event changes nothing"),
+                Ok(_) => {
+                    let failed = matches!(event, PhaseEvent::Fail { .. });
+                    prop_assert_eq!(experiment.status.failure.is_some(), failed);
+                    prop_assert_eq!(experiment.spec, before.spec);
+                    prop_assert_eq!(experiment.version, before.version);
+                }
             }
         }
 
@@ -352,7 +370,7 @@ mod tests {
             for event in &sequence {
                 match transition(phase, event) {
                     Ok((next, effects)) => {
-                        // Every step is in the table, and a refused event changes nothing.
+                        // Every step is in the table.
                         prop_assert_eq!(Some(next), expected(phase, event));
                         // Once the run is over it never becomes active again.
                         if left_active {
@@ -360,7 +378,10 @@ mod tests {
                         }
                         // Only a run that deployed something tears it down.
                         if effects.contains(&Effect::TearDown) {
-                            prop_assert!(matches!(phase, Phase::Initializing | Phase::Running));
+                            prop_assert!(matches!(
+                                phase,
+                                Phase::Initializing | Phase::Running | Phase::Analyzing
+                            ));
                         }
                         left_active |= !next.is_active();
                         phase = next;

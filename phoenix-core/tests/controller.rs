@@ -15,7 +15,7 @@ use phoenix_core::experiment::{
     CriticalProcess, EventKind, Experiment, ExperimentEvent, ExperimentId, ExperimentSpec,
 };
 use phoenix_core::measurement::{Noise, VariantSample, Window, WindowMeasurement};
-use phoenix_core::phase::Phase;
+use phoenix_core::phase::{Phase, PhaseEvent};
 use phoenix_core::store::{Cursor, ExperimentStore, ListQuery, Page};
 use phoenix_core::{Error, Result};
 use tokio::sync::Notify;
@@ -123,6 +123,9 @@ struct ScriptedExecutor {
     gate: Option<Arc<Gate>>,
     /// Edits the experiment's description behind the controller's back at this window.
     meddle: Option<(u32, Arc<MemoryStore>)>,
+    /// Rejects the experiment behind the controller's back while it promotes.
+    reject_while_promoting: Option<Arc<MemoryStore>>,
+    fail_tear_down: bool,
 }
 
 impl ScriptedExecutor {
@@ -193,11 +196,20 @@ impl Executor for ScriptedExecutor {
 
     async fn tear_down(&self, _: &Experiment) -> Result<()> {
         self.record("tear_down");
+        if self.fail_tear_down {
+            return Err(Error::executor("namespace is terminating"));
+        }
         Ok(())
     }
 
-    async fn promote(&self, _: &Experiment) -> Result<()> {
+    async fn promote(&self, experiment: &Experiment) -> Result<()> {
         self.record("promote");
+        if let Some(store) = &self.reject_while_promoting {
+            let mut rejected = store.get(&experiment.id).await?;
+            rejected.apply(&PhaseEvent::Rollback)?;
+            let event = rejected.event("bob", EventKind::Updated, "rejected");
+            store.update(&rejected, &event).await?;
+        }
         Ok(())
     }
 
@@ -444,7 +456,11 @@ async fn cancelling_a_running_experiment_stops_its_controller_and_tears_down() {
         "the window measured after the cancel is not recorded"
     );
     let calls = executor.calls();
-    assert!(calls.iter().filter(|c| *c == "tear_down").count() >= 1);
+    let tear_downs = calls.iter().filter(|c| *c == "tear_down").count();
+    assert_eq!(
+        tear_downs, 2,
+        "once by the cancel, once by the preempted run: {calls:?}"
+    );
     assert!(
         !calls.contains(&"measure 3".to_owned()),
         "no window is measured after the cancel"
@@ -522,4 +538,83 @@ async fn unknown_experiments_are_not_found() {
     let id: ExperimentId = "exp-00000000".parse().unwrap();
     let err = controller(&store, &executor).run(&id).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn a_promotion_that_loses_a_race_is_undone() {
+    let store = Arc::new(MemoryStore::default());
+    let experiment = Experiment::new(spec());
+    let created = experiment.event("alice", EventKind::Created, "created");
+    store.create(&experiment, &created).await.unwrap();
+    let script = ScriptedExecutor {
+        reject_while_promoting: Some(store.clone()),
+        ..ScriptedExecutor::default()
+    };
+    let executor = Arc::new(script);
+    let controller = controller(&store, &executor);
+    controller.run(&experiment.id).await.unwrap();
+
+    let err = controller
+        .promote(&experiment.id, "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let calls = executor.calls();
+    assert_eq!(
+        &calls[calls.len() - 2..],
+        ["promote", "rollback"],
+        "the promotion is undone"
+    );
+    let stored = store.get(&experiment.id).await.unwrap();
+    assert_eq!(
+        stored.status.phase,
+        Phase::RolledBack,
+        "the other writer's decision stands"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_tear_down_after_a_cancel_is_recorded_not_lost() {
+    let script = ScriptedExecutor {
+        fail_tear_down: true,
+        ..ScriptedExecutor::default()
+    };
+    let (store, executor, id) = setup(script).await;
+    let controller = controller(&store, &executor);
+    controller.start(&id, "alice").await.unwrap();
+
+    let cancelled = controller.cancel(&id, "alice", "").await.unwrap();
+    assert_eq!(cancelled.status.phase, Phase::Cancelled);
+    assert_eq!(executor.calls(), ["tear_down"]);
+    let events = store.events(&id).await.unwrap();
+    let last = events.last().unwrap();
+    assert!(
+        last.message
+            .contains("tear-down after the cancellation failed"),
+        "{}",
+        last.message
+    );
+    assert!(
+        last.message.contains("namespace is terminating"),
+        "{}",
+        last.message
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_stored_spec_fails_the_run_naming_the_field() {
+    let (store, executor, id) = setup(ScriptedExecutor::default()).await;
+    let mut stored = store.get(&id).await.unwrap();
+    stored.spec.measurement_window = Some(Duration::from_millis(1));
+    let event = stored.event("test", EventKind::Updated, "written around validation");
+    store.update(&stored, &event).await.unwrap();
+
+    let done = controller(&store, &executor).run(&id).await.unwrap();
+    assert_eq!(done.status.phase, Phase::Failed);
+    let failure = done.status.failure.unwrap();
+    assert!(failure.contains("spec.measurementWindow"), "{failure}");
+    assert!(
+        executor.calls().is_empty(),
+        "nothing was deployed for a pending experiment"
+    );
 }

@@ -157,6 +157,25 @@ fn timing_and_workload_violations_are_all_reported() {
 }
 
 #[test]
+fn runs_with_too_many_windows_are_refused() {
+    let mut spec = parse(&fixture("minimal.yaml")).unwrap();
+    spec.duration = Duration::from_secs(30 * 24 * 3600);
+    spec.scrape_interval = Duration::from_secs(1);
+    spec.measurement_window = Some(Duration::from_secs(1));
+    let errors = spec.validate().unwrap_err();
+    assert_eq!(errors.errors().len(), 1, "{errors}");
+    assert_eq!(errors.errors()[0].path, "spec.measurementWindow");
+    assert!(
+        errors.errors()[0].message.contains("2592000 windows"),
+        "{errors}"
+    );
+    // Without an explicit window the run is split into the default number of windows.
+    spec.measurement_window = None;
+    spec.validate().unwrap();
+    assert_eq!(spec.windows().len(), 60);
+}
+
+#[test]
 fn shape_errors_name_the_construct() {
     let cases = [
         (

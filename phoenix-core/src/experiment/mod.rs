@@ -2,7 +2,7 @@
 
 mod id;
 mod spec;
-mod validation;
+pub(crate) mod validation;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub use id::{ExperimentId, InvalidExperimentId};
 pub use spec::{
     CriticalMatcher, CriticalProcess, DEFAULT_WINDOW_COUNT, ExperimentSpec, MAX_DURATION,
-    MAX_PROCESSES, PipelineRef, ProfilePreset, SuccessCriteria, Target, Workload, WorkloadSource,
+    MAX_PROCESSES, MAX_WINDOWS, PipelineRef, ProfilePreset, SuccessCriteria, Target, Workload,
+    WorkloadSource,
 };
 pub use validation::{FieldError, ValidationErrors};
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
@@ -17,6 +18,8 @@ use crate::telemetry::{Attributes, schema::ResourceAttribute};
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The most processes a workload may ask for.
 pub const MAX_PROCESSES: u32 = 100_000;
+/// The most measurement windows a run may have: every window is persisted as it is measured.
+pub const MAX_WINDOWS: u64 = 10_000;
 /// The number of measurement windows a run is split into when the spec does not set
 /// `measurementWindow`.
 pub const DEFAULT_WINDOW_COUNT: u32 = 60;
@@ -110,7 +113,7 @@ impl ExperimentSpec {
         CriticalMatcher::compile(&self.critical_processes, &mut v);
         self.success_criteria.validate(&mut v);
         if let Some(cost) = &self.cost_model {
-            validate_cost_model(&mut v, cost, "spec.costModel");
+            cost.check(&mut v, "spec.costModel");
         }
         v.finish()
     }
@@ -133,10 +136,17 @@ impl ExperimentSpec {
             "must be shorter than the duration",
         );
         if let Some(window) = self.measurement_window {
+            let measured = duration.saturating_sub(warm_up);
             v.check(
-                window >= scrape && window <= duration.saturating_sub(warm_up),
+                window >= scrape && window <= measured,
                 "spec.measurementWindow",
                 "must be at least one scrape interval and at most the measured time (duration minus warm-up)",
+            );
+            let count = measured.as_nanos().div_ceil(window.as_nanos().max(1));
+            v.check(
+                count <= u128::from(MAX_WINDOWS),
+                "spec.measurementWindow",
+                format!("splits the run into {count} windows; at most {MAX_WINDOWS} are allowed"),
             );
         }
     }
@@ -190,18 +200,6 @@ fn validate_dns_label(v: &mut Violations, value: &str, path: &str, min_len: usiz
     );
 }
 
-fn validate_cost_model(v: &mut Violations, cost: &CostModel, path: &str) {
-    v.non_negative(
-        cost.per_million_data_points,
-        format!("{path}.perMillionDataPoints"),
-    );
-    v.non_negative(cost.per_gb_ingested, format!("{path}.perGbIngested"));
-    v.non_negative(
-        cost.per_active_series_month,
-        format!("{path}.perActiveSeriesMonth"),
-    );
-}
-
 /// A pipeline: a catalog template with parameters, or a collector config written out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "PipelineRefDoc", into = "PipelineRefDoc")]
@@ -233,8 +231,9 @@ impl PipelineRef {
     fn validate(&self, v: &mut Violations, path: &str) {
         match self {
             Self::Template { name, .. } => {
-                let ok = Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*-v[0-9]+$")
-                    .is_ok_and(|re| re.is_match(name));
+                static TEMPLATE_NAME: LazyLock<Option<Regex>> =
+                    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*-v[0-9]+$").ok());
+                let ok = TEMPLATE_NAME.as_ref().is_some_and(|re| re.is_match(name));
                 v.check(
                     ok,
                     format!("{path}.template"),

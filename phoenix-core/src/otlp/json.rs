@@ -269,29 +269,45 @@ impl<T: fmt::Display> Serialize for Decimal<T> {
     }
 }
 
-/// A double, written as a JSON number except for NaN and the infinities, which are written
-/// as protojson writes them: `"NaN"`, `"Infinity"` and `"-Infinity"`. Integral values are
-/// written without a fraction (`0`, not `0.0`), as Go's encoder writes them.
+/// A double, written as the collector's JSON encoder (Go's jsoniter via pdata) writes it:
+/// the shortest text that reads back exactly, in fixed notation when `1e-6 <= |v| < 1e21` or
+/// `v` is zero (`0`, `-0`, `0.25`, `100000000000000000000`), in exponent notation otherwise
+/// (`1e-7`, `1.5e+21`); NaN and the infinities as the strings `"NaN"`, `"+Inf"` and
+/// `"-Inf"`.
 ///
 /// Read from a JSON number, or from a string that [`f64::from_str`] accepts: a decimal number
 /// or `NaN`, `Infinity`, `-Infinity` (and Go's `+Inf` and `-Inf`), in any letter case.
 struct Double(f64);
 
+/// `v` as Go's `strconv.AppendFloat(v, fmt, -1, 64)` writes it with jsoniter's choice of
+/// `fmt` and its clean-up of two-digit negative exponents (`e-07` becomes `e-7`).
+fn go_float(v: f64) -> String {
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{v:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent}")
+            }
+            _ => text,
+        }
+    } else {
+        // Rust's `Display` is the shortest round-trip text in fixed notation, as Go's 'f'.
+        v.to_string()
+    }
+}
+
 impl Serialize for Double {
-    #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // 2^63, the first double beyond the range of i64.
-        const I64_END: f64 = 9_223_372_036_854_775_808.0;
         let v = self.0;
         if v.is_nan() {
             serializer.serialize_str("NaN")
         } else if v.is_infinite() {
-            serializer.serialize_str(if v > 0.0 { "Infinity" } else { "-Infinity" })
-        } else if v == v.trunc() && v.abs() < I64_END && !(v == 0.0 && v.is_sign_negative()) {
-            // Exact: v is integral and within i64.
-            serializer.serialize_i64(v as i64)
+            serializer.serialize_str(if v > 0.0 { "+Inf" } else { "-Inf" })
         } else {
-            serializer.serialize_f64(v)
+            serde_json::value::RawValue::from_string(go_float(v))
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer)
         }
     }
 }
@@ -691,11 +707,16 @@ mod tests {
         assert_eq!(write(0.0), "0");
         assert_eq!(write(-3.0), "-3");
         assert_eq!(write(0.25), "0.25");
-        assert_eq!(write(-0.0), "-0.0");
+        assert_eq!(write(-0.0), "-0");
+        assert_eq!(write(1e-6), "0.000001");
+        assert_eq!(write(1.5e-7), "1.5e-7");
+        assert_eq!(write(1e20), "100000000000000000000");
+        assert_eq!(write(1e21), "1e+21");
+        assert_eq!(write(-2.5e300), "-2.5e+300");
+        assert_eq!(write(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(write(f64::NAN), r#""NaN""#);
-        assert_eq!(write(f64::INFINITY), r#""Infinity""#);
-        assert_eq!(write(f64::NEG_INFINITY), r#""-Infinity""#);
-        assert_eq!(write(1e300), "1e+300"); // as Go writes it, too
+        assert_eq!(write(f64::INFINITY), r#""+Inf""#);
+        assert_eq!(write(f64::NEG_INFINITY), r#""-Inf""#);
     }
 
     #[test]

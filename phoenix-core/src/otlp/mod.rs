@@ -58,9 +58,10 @@
 //!   `{"stringValue":""}`), and the message fields pdata never leaves out: `resource`,
 //!   `scope` and `KeyValue.value` are always written, as `{}` when empty. An empty `AnyValue`
 //!   is `{}`;
-//! - doubles are JSON numbers, integral ones without a fraction (`0`, as Go writes them);
-//!   NaN and the infinities are the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, as
-//!   protojson writes them (pdata itself writes `"+Inf"` and `"-Inf"`; both are read);
+//! - doubles are JSON numbers spelled as Go's encoder spells them: the shortest exact text,
+//!   fixed notation for `1e-6 <= |v| < 1e21` and zero (`0`, `-0`, `0.000001`), exponent
+//!   notation otherwise (`1e-7`, `1e+21`); NaN and the infinities are the strings `"NaN"`,
+//!   `"+Inf"` and `"-Inf"`, as pdata writes them (protojson's `"Infinity"` is read too);
 //! - fields come in `.proto` declaration order, on one line, without a trailing newline.
 //!
 //! Reading is lenient, as the specification asks of receivers: 64-bit and 32-bit integers

@@ -133,11 +133,13 @@ impl KeyValue {
     }
 }
 
-/// An ordered list of attributes with unique keys.
+/// An ordered list of attributes.
 ///
-/// Order is kept as received so that OTLP conversions are lossless; equality is
-/// order-sensitive for the same reason. Series identity ([`SeriesKey`](super::SeriesKey))
-/// ignores order.
+/// Keys are unique when the list is built with [`Attributes::insert`] or `collect`. Order is
+/// kept as received so that OTLP conversions are lossless, and equality is order-sensitive
+/// for the same reason; series identity ([`SeriesKey`](super::SeriesKey)) ignores order.
+/// Input converted with `From<Vec<KeyValue>>` is kept as it is, duplicate keys included
+/// (OTLP forbids them, but a lossless reader must not drop data).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attributes(Vec<KeyValue>);
 

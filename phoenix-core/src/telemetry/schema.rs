@@ -60,7 +60,9 @@ pub enum ProcessMetric {
 }
 
 impl ProcessMetric {
-    /// Every process metric, in the order of the scraper's documentation.
+    /// Every process metric Phoenix models, in the order of the scraper's documentation.
+    /// (The scraper also has `process.signals_pending`, `process.handles` and
+    /// `process.uptime`, off by default; they are read as [`MetricName::Other`](super::MetricName::Other).)
     pub const ALL: [Self; 11] = [
         Self::CpuTime,
         Self::MemoryUsage,
