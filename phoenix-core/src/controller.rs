@@ -203,12 +203,7 @@ impl ExperimentController {
         let from = decided.status.phase;
         let effects = decided.apply(event)?;
         self.perform(&experiment, effects).await?;
-        let kind = EventKind::Transition {
-            from,
-            to: decided.status.phase,
-            event: event.name().to_owned(),
-        };
-        let record = decided.event(actor, kind, message);
+        let record = decided.transition_event(from, event, actor, message);
         match self.store.update(&decided, &record).await {
             Ok(saved) => Ok(saved),
             Err(error) => {
@@ -375,12 +370,7 @@ impl ExperimentController {
             let from = next.status.phase;
             let effects = next.apply(&event)?;
             change(&mut next.status);
-            let kind = EventKind::Transition {
-                from,
-                to: next.status.phase,
-                event: event.name().to_owned(),
-            };
-            let record = next.event(CONTROLLER_ACTOR, kind, message.clone());
+            let record = next.transition_event(from, &event, CONTROLLER_ACTOR, message.clone());
             match self.store.update(&next, &record).await {
                 Ok(saved) => return Ok(Step::Moved(saved, effects)),
                 Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
@@ -411,12 +401,7 @@ impl ExperimentController {
             let mut experiment = self.store.get(id).await?;
             let from = experiment.status.phase;
             let effects = experiment.apply(event)?;
-            let kind = EventKind::Transition {
-                from,
-                to: experiment.status.phase,
-                event: event.name().to_owned(),
-            };
-            let record = experiment.event(actor, kind, message);
+            let record = experiment.transition_event(from, event, actor, message);
             match self.store.update(&experiment, &record).await {
                 Ok(saved) => return Ok((saved, effects)),
                 Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => attempt += 1,

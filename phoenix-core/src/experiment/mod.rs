@@ -87,6 +87,25 @@ impl Experiment {
     }
 }
 
+impl Experiment {
+    /// The event recording that `event` moved this experiment from `from` to its current
+    /// phase.
+    pub fn transition_event(
+        &self,
+        from: Phase,
+        event: &PhaseEvent,
+        actor: &str,
+        message: impl Into<String>,
+    ) -> ExperimentEvent {
+        let kind = EventKind::Transition {
+            from,
+            to: self.status.phase,
+            event: event.name().to_owned(),
+        };
+        self.event(actor, kind, message)
+    }
+}
+
 /// Where an experiment stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
