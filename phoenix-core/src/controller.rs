@@ -24,7 +24,7 @@ use crate::cost::CostModel;
 use crate::executor::Executor;
 use crate::experiment::{EventKind, Experiment, ExperimentId, ExperimentStatus, ValidationErrors};
 use crate::measurement::Window;
-use crate::phase::{Effect, Phase, PhaseEvent};
+use crate::phase::{Effect, Phase, PhaseEvent, transition};
 use crate::store::ExperimentStore;
 use crate::{Error, Result};
 
@@ -97,19 +97,16 @@ impl ExperimentController {
         }
         let windows = experiment.spec.windows();
         // Entering a phase performs its effects; a resumed phase has its effects redone.
-        let mut pending_effects = resume_effects(experiment.status.phase);
+        let mut pending_effects = experiment.status.phase.resume_effects();
         loop {
             if let Err(error) = self.perform(&experiment, pending_effects).await {
                 return self.fail(experiment, &error).await;
             }
             let step = match experiment.status.phase {
-                Phase::Pending => {
-                    self.advance(experiment, PhaseEvent::Start, "started".to_owned(), |_| {})
-                        .await?
-                }
+                Phase::Pending => self.step(experiment, &PhaseEvent::Start, "started").await?,
                 Phase::Initializing => {
-                    let message = "both variants are prepared and running".to_owned();
-                    self.advance(experiment, PhaseEvent::Prepared, message, |_| {})
+                    let message = "both variants are prepared and running";
+                    self.step(experiment, &PhaseEvent::Prepared, message)
                         .await?
                 }
                 Phase::Running => match self.measure_next(experiment, &windows).await? {
@@ -191,7 +188,7 @@ impl ExperimentController {
     }
 
     /// Performs a user's decision on the target, then stores it if the experiment is still
-    /// the version the decision was made on; otherwise undoes it.
+    /// in the state the decision was made on; otherwise undoes it.
     async fn decide(
         &self,
         experiment: Experiment,
@@ -199,23 +196,28 @@ impl ExperimentController {
         event: &PhaseEvent,
         message: &str,
     ) -> Result<Experiment> {
-        let mut decided = experiment.clone();
-        let from = decided.status.phase;
-        let effects = decided.apply(event)?;
+        let (_, effects) = transition(experiment.status.phase, event)?;
         self.perform(&experiment, effects).await?;
-        let record = decided.transition_event(from, event, actor, message);
-        match self.store.update(&decided, &record).await {
-            Ok(saved) => Ok(saved),
-            Err(error) => {
-                let undo: &[Effect] = match effects {
-                    [Effect::Promote] => &[Effect::Rollback],
-                    [Effect::Rollback] => &[Effect::Promote],
-                    _ => &[],
-                };
-                self.perform(&experiment, undo).await?;
-                Err(error)
-            }
-        }
+        let (id, read) = (experiment.id.clone(), experiment.version);
+        let outcome = self
+            .advance(experiment.clone(), event, actor, message, |_| {})
+            .await;
+        let error = match outcome {
+            Ok(Step::Moved(saved, _)) => return Ok(saved),
+            Ok(Step::Preempted(stored)) => Error::Conflict {
+                id,
+                expected: read,
+                found: stored.version,
+            },
+            Err(error) => error,
+        };
+        let undo: &[Effect] = match effects {
+            [Effect::Promote] => &[Effect::Rollback],
+            [Effect::Rollback] => &[Effect::Promote],
+            _ => &[],
+        };
+        self.perform(&experiment, undo).await?;
+        Err(error)
     }
 
     /// Measures the next window, or finishes the run when every window is measured. An
@@ -229,7 +231,7 @@ impl ExperimentController {
         let Some(window) = windows.get(done).copied() else {
             let message = format!("all {} measurement windows recorded", windows.len());
             return self
-                .advance(experiment, PhaseEvent::RunFinished, message, |_| {})
+                .step(experiment, &PhaseEvent::RunFinished, &message)
                 .await
                 .map(Ok);
         };
@@ -245,13 +247,13 @@ impl ExperimentController {
             Err(error) => return Ok(Err((experiment, error))),
         };
         let message = format!("window {}/{} measured", done + 1, windows.len());
+        let record = move |status: &mut ExperimentStatus| status.windows.push(measurement.clone());
         self.advance(
             experiment,
-            PhaseEvent::WindowMeasured,
-            message,
-            move |status| {
-                status.windows.push(measurement.clone());
-            },
+            &PhaseEvent::WindowMeasured,
+            CONTROLLER_ACTOR,
+            &message,
+            record,
         )
         .await
         .map(Ok)
@@ -284,14 +286,18 @@ impl ExperimentController {
                 format!("analysed: inconclusive: {}", join(reasons))
             }
         };
-        self.advance(experiment, PhaseEvent::Analyzed, message, move |status| {
-            status.results = Some(results.clone());
-        })
+        let record = move |status: &mut ExperimentStatus| status.results = Some(results.clone());
+        self.advance(
+            experiment,
+            &PhaseEvent::Analyzed,
+            CONTROLLER_ACTOR,
+            &message,
+            record,
+        )
         .await
     }
 
-    /// Performs effects through the executor. `Analyze` needs no I/O: it is the Analyzing
-    /// phase's own step, which computes the results and stores them with `Analyzed`.
+    /// Performs effects through the executor.
     async fn perform(&self, experiment: &Experiment, effects: &[Effect]) -> Result<()> {
         for effect in effects {
             match effect {
@@ -302,7 +308,6 @@ impl ExperimentController {
                 Effect::TearDown => self.executor.tear_down(experiment).await?,
                 Effect::Promote => self.executor.promote(experiment).await?,
                 Effect::Rollback => self.executor.rollback(experiment).await?,
-                Effect::Analyze => {}
             }
         }
         Ok(())
@@ -330,10 +335,8 @@ impl ExperimentController {
         let event = PhaseEvent::Fail {
             reason: reason.clone(),
         };
-        match self
-            .advance(experiment, event, format!("failed: {reason}"), |_| {})
-            .await?
-        {
+        let message = format!("failed: {reason}");
+        match self.step(experiment, &event, &message).await? {
             Step::Moved(failed, effects) => {
                 self.perform_or_record(&failed, effects, "tear-down after the failure failed too")
                     .await?;
@@ -354,23 +357,37 @@ impl ExperimentController {
         Ok(current)
     }
 
-    /// Applies `event` with `change` to the experiment and persists both with an event by the
-    /// controller. When the store reports a concurrent change, the step is applied again to
-    /// what is stored, as long as that is still the state this step was decided on.
+    /// [`advance`](Self::advance) by the controller, changing nothing but the phase.
+    async fn step(
+        &self,
+        experiment: Experiment,
+        event: &PhaseEvent,
+        message: &str,
+    ) -> Result<Step> {
+        self.advance(experiment, event, CONTROLLER_ACTOR, message, |_| {})
+            .await
+    }
+
+    /// Applies `event` and `change` to the experiment and stores both with an event by
+    /// `actor`: the one write path of the controller. When the store reports a concurrent
+    /// change, the step is applied again to what is stored, as long as that is still the
+    /// state the step was decided on; otherwise the stored experiment comes back as
+    /// [`Step::Preempted`].
     async fn advance(
         &self,
         mut current: Experiment,
-        event: PhaseEvent,
-        message: String,
+        event: &PhaseEvent,
+        actor: &str,
+        message: &str,
         change: impl Fn(&mut ExperimentStatus),
     ) -> Result<Step> {
         let mut attempt = 0;
         loop {
             let mut next = current.clone();
             let from = next.status.phase;
-            let effects = next.apply(&event)?;
+            let effects = next.apply(event)?;
             change(&mut next.status);
-            let record = next.transition_event(from, &event, CONTROLLER_ACTOR, message.clone());
+            let record = next.transition_event(from, event, actor, message);
             match self.store.update(&next, &record).await {
                 Ok(saved) => return Ok(Step::Moved(saved, effects)),
                 Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => {
@@ -388,7 +405,8 @@ impl ExperimentController {
         }
     }
 
-    /// Applies a user's event to the stored experiment, retrying on concurrent changes.
+    /// Applies a user's event to whatever is stored, re-reading when another writer moved
+    /// the experiment meanwhile (the event may then be refused by the new phase).
     async fn request(
         &self,
         id: &ExperimentId,
@@ -396,27 +414,19 @@ impl ExperimentController {
         event: &PhaseEvent,
         message: &str,
     ) -> Result<(Experiment, &'static [Effect])> {
-        let mut attempt = 0;
-        loop {
-            let mut experiment = self.store.get(id).await?;
-            let from = experiment.status.phase;
-            let effects = experiment.apply(event)?;
-            let record = experiment.transition_event(from, event, actor, message);
-            match self.store.update(&experiment, &record).await {
-                Ok(saved) => return Ok((saved, effects)),
-                Err(Error::Conflict { .. }) if attempt < MAX_CONFLICT_RETRIES => attempt += 1,
-                Err(error) => return Err(error),
+        let mut current = self.store.get(id).await?;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            match self.advance(current, event, actor, message, |_| {}).await? {
+                Step::Moved(saved, effects) => return Ok((saved, effects)),
+                Step::Preempted(stored) => current = stored,
             }
         }
-    }
-}
-
-/// The effects of entering `phase`, redone when a controller resumes there.
-fn resume_effects(phase: Phase) -> &'static [Effect] {
-    match phase {
-        Phase::Initializing | Phase::Running => &[Effect::Prepare],
-        Phase::Analyzing => &[Effect::TearDown],
-        _ => &[],
+        let found = self.store.get(id).await?.version;
+        Err(Error::Conflict {
+            id: id.clone(),
+            expected: current.version,
+            found,
+        })
     }
 }
 

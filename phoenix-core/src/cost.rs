@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::experiment::ValidationErrors;
 use crate::experiment::validation::Violations;
 
-use crate::analysis::MonthlyCost;
+use crate::analysis::{MonthlyCost, finite};
 
 /// Prices a backend charges. Any price may be zero; the report always shows the raw units
 /// (data points, bytes, series) beside the money.
@@ -97,15 +97,6 @@ impl CostModel {
             series,
             total: finite(data_points + bytes + series),
         }
-    }
-}
-
-/// `x` where it is finite; 0 for NaN and `±f64::MAX` for `±∞`.
-fn finite(x: f64) -> f64 {
-    if x.is_nan() {
-        0.0
-    } else {
-        x.clamp(-f64::MAX, f64::MAX)
     }
 }
 

@@ -70,6 +70,18 @@ impl Phase {
         matches!(self, Self::Failed | Self::Cancelled | Self::RolledBack)
     }
 
+    /// What must have been done for a run to be in this phase: the effects a controller
+    /// performs again when it resumes an experiment stored here. All are idempotent.
+    ///
+    /// Initializing and Running need the variants deployed; Analyzing needs them gone.
+    pub const fn resume_effects(self) -> &'static [Effect] {
+        match self {
+            Self::Initializing | Self::Running => &[Effect::Prepare],
+            Self::Analyzing => &[Effect::TearDown],
+            _ => &[],
+        }
+    }
+
     /// The phase as written in APIs and stores (`pending`, `rolledBack`, …).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -149,8 +161,6 @@ pub enum Effect {
     Prepare,
     /// Remove both variants.
     TearDown,
-    /// Compute results from the recorded windows.
-    Analyze,
     /// Make the candidate the target's active pipeline.
     Promote,
     /// Restore the target's pipeline from before the promotion.
@@ -174,13 +184,13 @@ pub fn transition(
     from: Phase,
     event: &PhaseEvent,
 ) -> Result<(Phase, &'static [Effect]), TransitionError> {
-    use Effect::{Analyze, Prepare, Promote, Rollback, TearDown};
+    use Effect::{Prepare, Promote, Rollback, TearDown};
     use Phase::*;
     let next: (Phase, &'static [Effect]) = match (from, event) {
         (Pending, PhaseEvent::Start) => (Initializing, &[Prepare]),
         (Initializing, PhaseEvent::Prepared) => (Running, &[]),
         (Running, PhaseEvent::WindowMeasured) => (Running, &[]),
-        (Running, PhaseEvent::RunFinished) => (Analyzing, &[TearDown, Analyze]),
+        (Running, PhaseEvent::RunFinished) => (Analyzing, &[TearDown]),
         (Analyzing, PhaseEvent::Analyzed) => (Completed, &[]),
         (Pending, PhaseEvent::Fail { .. }) => (Failed, &[]),
         (Initializing | Running | Analyzing, PhaseEvent::Fail { .. }) => (Failed, &[TearDown]),
@@ -294,7 +304,7 @@ mod tests {
             transition(Phase::Running, &PhaseEvent::RunFinished)
                 .unwrap()
                 .1,
-            [Effect::TearDown, Effect::Analyze]
+            [Effect::TearDown]
         );
         assert_eq!(
             transition(Phase::Pending, &PhaseEvent::Start).unwrap().1,
@@ -306,6 +316,36 @@ mod tests {
                 .1,
             [Effect::Rollback]
         );
+    }
+
+    #[test]
+    fn resume_effects_are_what_the_path_into_each_active_phase_performed() {
+        // Along the happy path, a phase's resume effects are its predecessor's plus what the
+        // step into it did, with a tear-down cancelling an earlier preparation.
+        let path = [
+            (Phase::Pending, PhaseEvent::Start),
+            (Phase::Initializing, PhaseEvent::Prepared),
+            (Phase::Running, PhaseEvent::RunFinished),
+        ];
+        for (from, event) in path {
+            let (to, effects) = transition(from, &event).unwrap();
+            let mut held: Vec<Effect> = from.resume_effects().to_vec();
+            for effect in effects {
+                if *effect == Effect::TearDown {
+                    held.retain(|e| *e != Effect::Prepare);
+                }
+                if !held.contains(effect) {
+                    held.push(*effect);
+                }
+            }
+            assert_eq!(held, to.resume_effects(), "{from} -> {to}");
+        }
+        for phase in Phase::ALL.into_iter().filter(|p| !p.is_active()) {
+            assert!(
+                phase.resume_effects().is_empty(),
+                "{phase} is never resumed"
+            );
+        }
     }
 
     #[test]

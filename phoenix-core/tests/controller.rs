@@ -231,14 +231,23 @@ fn spec() -> ExperimentSpec {
     spec
 }
 
+/// A store holding one pending experiment created by alice, and the executor.
 async fn setup(
     executor: ScriptedExecutor,
+) -> (Arc<MemoryStore>, Arc<ScriptedExecutor>, ExperimentId) {
+    setup_with(|_| executor).await
+}
+
+/// As [`setup`], for an executor that reaches into the store behind the controller's back.
+async fn setup_with(
+    executor: impl FnOnce(&Arc<MemoryStore>) -> ScriptedExecutor,
 ) -> (Arc<MemoryStore>, Arc<ScriptedExecutor>, ExperimentId) {
     let store = Arc::new(MemoryStore::default());
     let experiment = Experiment::new(spec());
     let event = experiment.event("alice", EventKind::Created, "created");
     store.create(&experiment, &event).await.unwrap();
-    (store, Arc::new(executor), experiment.id)
+    let executor = Arc::new(executor(&store));
+    (store, executor, experiment.id)
 }
 
 fn controller(store: &Arc<MemoryStore>, executor: &Arc<ScriptedExecutor>) -> ExperimentController {
@@ -475,23 +484,12 @@ async fn cancelling_a_running_experiment_stops_its_controller_and_tears_down() {
 
 #[tokio::test]
 async fn a_concurrent_edit_does_not_stop_the_run() {
-    let store = Arc::new(MemoryStore::default());
-    let experiment = Experiment::new(spec());
-    store
-        .create(
-            &experiment,
-            &experiment.event("alice", EventKind::Created, "created"),
-        )
-        .await
-        .unwrap();
-    let executor = Arc::new(ScriptedExecutor {
+    let (store, executor, id) = setup_with(|store| ScriptedExecutor {
         meddle: Some((1, store.clone())),
         ..ScriptedExecutor::default()
-    });
-    let done = controller(&store, &executor)
-        .run(&experiment.id)
-        .await
-        .unwrap();
+    })
+    .await;
+    let done = controller(&store, &executor).run(&id).await.unwrap();
     assert_eq!(done.status.phase, Phase::Completed);
     assert_eq!(done.status.windows.len(), 10);
     assert_eq!(
@@ -542,22 +540,15 @@ async fn unknown_experiments_are_not_found() {
 
 #[tokio::test]
 async fn a_promotion_that_loses_a_race_is_undone() {
-    let store = Arc::new(MemoryStore::default());
-    let experiment = Experiment::new(spec());
-    let created = experiment.event("alice", EventKind::Created, "created");
-    store.create(&experiment, &created).await.unwrap();
-    let script = ScriptedExecutor {
+    let (store, executor, id) = setup_with(|store| ScriptedExecutor {
         reject_while_promoting: Some(store.clone()),
         ..ScriptedExecutor::default()
-    };
-    let executor = Arc::new(script);
+    })
+    .await;
     let controller = controller(&store, &executor);
-    controller.run(&experiment.id).await.unwrap();
+    controller.run(&id).await.unwrap();
 
-    let err = controller
-        .promote(&experiment.id, "alice")
-        .await
-        .unwrap_err();
+    let err = controller.promote(&id, "alice").await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     let calls = executor.calls();
     assert_eq!(
@@ -565,7 +556,7 @@ async fn a_promotion_that_loses_a_race_is_undone() {
         ["promote", "rollback"],
         "the promotion is undone"
     );
-    let stored = store.get(&experiment.id).await.unwrap();
+    let stored = store.get(&id).await.unwrap();
     assert_eq!(
         stored.status.phase,
         Phase::RolledBack,

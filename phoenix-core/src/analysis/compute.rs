@@ -584,8 +584,9 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0.0).then(|| finite(sum / n))
 }
 
-/// `x` where it is finite; 0 for NaN and `±f64::MAX` for `±∞`.
-fn finite(x: f64) -> f64 {
+/// `x` where it is finite; 0 for NaN and `±f64::MAX` for `±∞`. Results are serialised to
+/// JSON, which has no NaN or infinity, so every figure goes through this.
+pub(crate) fn finite(x: f64) -> f64 {
     if x.is_nan() {
         0.0
     } else {

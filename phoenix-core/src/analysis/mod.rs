@@ -8,6 +8,7 @@ mod compute;
 mod results;
 mod welch;
 
+pub(crate) use compute::finite;
 pub use compute::{ALPHA, TESTED_METRIC, analyze};
 pub use results::{
     Comparison, ExperimentResults, MonthlyCost, Reason, Recommendation, Significance,
