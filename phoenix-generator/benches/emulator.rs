@@ -1,0 +1,56 @@
+//! Emulator throughput per catalog template on the simulator's high-cardinality workload, in
+//! data points per second (single-threaded). Generating the snapshots is untimed setup.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use phoenix_core::experiment::ProfilePreset;
+use phoenix_generator::catalog::{TemplateId, render};
+use phoenix_generator::emulator::Emulator;
+
+/// Scrapes run before measuring, so that stateful processors are in their steady state.
+const WARM_UP_SCRAPES: usize = 3;
+
+fn emulator(c: &mut Criterion) {
+    let profile = phoenix_sim::Profile::preset(ProfilePreset::HighCardinality);
+    let mut group = c.benchmark_group("emulator");
+    group.sample_size(20);
+    for template in TemplateId::ALL {
+        let params = serde_json::json!({
+            "criticalProcesses": ["^systemd$", "^sshd$", "^postgres$"],
+            "experimentId": "exp-bench001",
+        });
+        let serde_json::Value::Object(params) = params else {
+            return;
+        };
+        let Ok(config) = render(template, &params) else {
+            return;
+        };
+        let Ok(mut emulator) = Emulator::new(&config) else {
+            return;
+        };
+        let Ok(mut sim) = phoenix_sim::Simulator::new(&profile, phoenix_sim::SimConfig::default())
+        else {
+            return;
+        };
+        for _ in 0..WARM_UP_SCRAPES {
+            let _ = emulator.process(sim.next_snapshot());
+        }
+        let points = sim.next_snapshot().data_point_count();
+        group.throughput(Throughput::Elements(points as u64));
+        group.bench_function(template.name(), |b| {
+            b.iter_batched(
+                || sim.next_snapshot().clone(),
+                |snapshot| {
+                    let out = emulator.process_owned(snapshot);
+                    black_box(out.map(|o| o.exporters.len()).unwrap_or(0))
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, emulator);
+criterion_main!(benches);

@@ -1,0 +1,419 @@
+//! The `cumulativetodelta` processor: stateful across scrapes, one state per series.
+//!
+//! Semantics as in `processor/cumulativetodeltaprocessor` (`processor.go` and
+//! `internal/tracking/tracker.go`, `identity.go`):
+//!
+//! - only monotonic cumulative sums are converted (non-monotonic sums pass unchanged);
+//! - a series is identified by resource attributes, scope name and version, metric name,
+//!   unit, monotonicity, value type, data-point attributes and **start time** (a restarted
+//!   process gets a new series);
+//! - the first point of a series: `initial_value: auto` (the default) drops it when the
+//!   series started before the collector (start time < the tracker's start) or when its time
+//!   equals its start time, and otherwise keeps its cumulative value with its own start time;
+//!   `keep` keeps the cumulative value (with a zero start time, as the tracker returns it);
+//!   `drop` drops it;
+//! - later points carry `value - previous` with the previous point's time as start time; a
+//!   value below the previous one is a reset: the point is dropped and becomes the new
+//!   reference;
+//! - points flagged "no recorded value" are dropped; NaN doubles pass unchanged;
+//! - the metric becomes delta; metrics left without points, then scopes and resources left
+//!   empty, are removed.
+
+use std::time::Duration;
+
+use phoenix_core::telemetry::{
+    DataPoint, Metric, MetricData, NumberValue, Scope, Snapshot, Temporality, Timestamp,
+};
+use regex::Regex;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::config::{
+    CumulativeToDeltaProcessor, DeltaMatch, DeltaMetricType, InitialValue, MatchType,
+};
+use crate::{Error, Result};
+
+#[derive(Debug)]
+enum NameMatch {
+    Strict(Vec<String>),
+    Regexp(Vec<Regex>),
+}
+
+#[derive(Debug)]
+struct Selector {
+    names: Option<NameMatch>,
+    sums: bool,
+    typed: bool,
+}
+
+impl Selector {
+    fn compile(component: &str, path: &str, m: &DeltaMatch) -> Result<Self> {
+        let names = if m.metrics.is_empty() {
+            None
+        } else {
+            Some(match m.match_type.unwrap_or(MatchType::Strict) {
+                MatchType::Strict => NameMatch::Strict(m.metrics.clone()),
+                MatchType::Regexp => NameMatch::Regexp(
+                    m.metrics
+                        .iter()
+                        .map(|p| {
+                            crate::ottl::regex::compile(p).map_err(|e| Error::Config {
+                                path: format!("{component}.{path}.metrics"),
+                                message: format!("invalid regexp \"{p}\": {e}"),
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+            })
+        };
+        Ok(Self {
+            names,
+            sums: m.metric_types.contains(&DeltaMetricType::Sum),
+            typed: !m.metric_types.is_empty(),
+        })
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let by_name = match &self.names {
+            None => true,
+            Some(NameMatch::Strict(list)) => list.iter().any(|n| n == name),
+            Some(NameMatch::Regexp(list)) => list.iter().any(|re| re.is_match(name)),
+        };
+        by_name && (!self.typed || self.sums)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.names.is_none() && !self.typed
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct State {
+    previous: NumberValue,
+    seen: Timestamp,
+}
+
+/// Compiled `cumulativetodelta` with its per-series state.
+#[derive(Debug)]
+pub(crate) struct CumulativeToDelta {
+    include: Option<Selector>,
+    exclude: Option<Selector>,
+    initial: InitialValue,
+    max_staleness: Option<Duration>,
+    states: crate::ottl::PrehashedMap<u128, State>,
+    start: Option<Timestamp>,
+}
+
+impl CumulativeToDelta {
+    pub(crate) fn compile(component: &str, p: &CumulativeToDeltaProcessor) -> Result<Self> {
+        Ok(Self {
+            include: p
+                .include
+                .as_ref()
+                .map(|m| Selector::compile(component, "include", m))
+                .transpose()?
+                .filter(|s| !s.is_empty()),
+            exclude: p
+                .exclude
+                .as_ref()
+                .map(|m| Selector::compile(component, "exclude", m))
+                .transpose()?
+                .filter(|s| !s.is_empty()),
+            initial: p.initial_value.unwrap_or(InitialValue::Auto),
+            max_staleness: p
+                .max_staleness
+                .map(|d| d.as_duration())
+                .filter(|d| !d.is_zero()),
+            states: crate::ottl::PrehashedMap::default(),
+            start: None,
+        })
+    }
+
+    /// Sets the time the collector (and so the tracker) started. Without it, the time of the
+    /// first batch is used.
+    pub(crate) fn set_start(&mut self, start: Timestamp) {
+        self.start = Some(start);
+    }
+
+    /// Starts a batch whose latest point time is `now`: sets the tracker's start time on the
+    /// first batch and forgets series not seen within `max_staleness`. Returns the tracker's
+    /// start time.
+    pub(crate) fn begin(&mut self, now: Timestamp) -> Timestamp {
+        let start = *self.start.get_or_insert(now);
+        if let Some(stale) = self.max_staleness {
+            let cutoff = Timestamp::from_nanos(
+                now.as_nanos()
+                    .saturating_sub(u64::try_from(stale.as_nanos()).unwrap_or(u64::MAX)),
+            );
+            self.states.retain(|_, s| s.seen >= cutoff);
+        }
+        start
+    }
+
+    /// Whether the processor converts `m`: a monotonic cumulative sum selected by
+    /// include/exclude.
+    pub(crate) fn converts(&self, m: &Metric) -> bool {
+        let MetricData::Sum {
+            temporality,
+            monotonic,
+            ..
+        } = &m.data
+        else {
+            return false;
+        };
+        *temporality == Temporality::Cumulative
+            && *monotonic
+            && self.include.as_ref().is_none_or(|s| s.matches(m.name.as_str()))
+            && self.exclude.as_ref().is_none_or(|s| !s.matches(m.name.as_str()))
+    }
+
+    /// The identity of metric `m` of scope `scope` on a resource whose attributes hash to
+    /// `resource` ([`crate::ottl::attributes_hash`]), shared by its series.
+    pub(crate) fn metric_identity(scope: &Scope, m: &Metric, resource: u64) -> u64 {
+        let mut base = Xxh3::new();
+        base.update(scope.name.as_bytes());
+        base.update(&[0x1e]);
+        base.update(scope.version.as_bytes());
+        base.update(&[0x1e]);
+        base.update(m.unit.as_bytes());
+        base.update(&[0x1e]);
+        base.update(m.name.as_str().as_bytes());
+        base.update(&resource.to_le_bytes());
+        base.digest()
+    }
+
+    /// Converts one point of a converted metric whose identity is `metric` and whose
+    /// attributes hash to `attributes`; `start` is what [`CumulativeToDelta::begin`] returned.
+    /// Returns whether the point stays.
+    pub(crate) fn convert_point(
+        &mut self,
+        start: Timestamp,
+        metric: u64,
+        attributes: u64,
+        p: &mut DataPoint,
+    ) -> bool {
+        if p.flags & 1 == 1 {
+            return false;
+        }
+        if let NumberValue::Double(d) = p.value
+            && d.is_nan()
+        {
+            return true;
+        }
+        let key = identity(attributes, metric, p.value, p.start_time);
+        match self.states.get_mut(&key) {
+            None => {
+                self.states.insert(
+                    key,
+                    State {
+                        previous: p.value,
+                        seen: p.time,
+                    },
+                );
+                match self.initial {
+                    InitialValue::Auto => !(p.start_time < start || p.time == p.start_time),
+                    InitialValue::Keep => {
+                        p.start_time = Timestamp::UNSET;
+                        true
+                    }
+                    InitialValue::Drop => false,
+                }
+            }
+            Some(state) => {
+                let (delta, reset) = match (p.value, state.previous) {
+                    (NumberValue::Int(v), NumberValue::Int(prev)) => {
+                        (NumberValue::Int(v.wrapping_sub(prev)), v < prev)
+                    }
+                    (v, prev) => (
+                        NumberValue::Double(v.as_f64() - prev.as_f64()),
+                        v.as_f64() < prev.as_f64(),
+                    ),
+                };
+                p.start_time = state.seen;
+                state.previous = p.value;
+                state.seen = p.time;
+                p.value = delta;
+                !reset
+            }
+        }
+    }
+
+    pub(crate) fn run(&mut self, data: &mut Snapshot) {
+        let Some(now) = data.time() else { return };
+        let start = self.begin(now);
+        let mut buf = Vec::with_capacity(256);
+        data.resources.retain_mut(|r| {
+            let resource_hash = crate::ottl::attributes_hash(&r.attributes, &mut buf);
+            r.scopes.retain_mut(|sm| {
+                let scope = &sm.scope;
+                sm.metrics.retain_mut(|m| {
+                    if !self.converts(m) {
+                        return true;
+                    }
+                    let base = Self::metric_identity(scope, m, resource_hash);
+                    let MetricData::Sum {
+                        points,
+                        temporality,
+                        ..
+                    } = &mut m.data
+                    else {
+                        return true;
+                    };
+                    points.retain_mut(|p| {
+                        let series = crate::ottl::attributes_hash(&p.attributes, &mut buf);
+                        self.convert_point(start, base, series, p)
+                    });
+                    *temporality = Temporality::Delta;
+                    !points.is_empty()
+                });
+                !sm.metrics.is_empty()
+            });
+            !r.scopes.is_empty()
+        });
+    }
+}
+
+/// The series identity: the series key (resource attributes, metric name, point attributes,
+/// all xxh3-hashed) mixed with the scope/unit hash, the value type and the start time.
+/// The series identity: the hash of the resource, scope, metric name and unit (`base`) mixed
+/// with the point attributes' hash, the value type and the start time, in 128 bits.
+fn identity(series: u64, base: u64, value: NumberValue, start: Timestamp) -> u128 {
+    let kind = u64::from(matches!(value, NumberValue::Double(_)));
+    let low = (series ^ base.rotate_left(21) ^ kind.wrapping_mul(0xA24B_AED4_963E_E407))
+        .wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    let high =
+        (base ^ start.as_nanos().wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ series.rotate_left(33))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phoenix_core::telemetry::{
+        AnyValue, DataPoint, Metric, ProcessMetric, Resource, ScopeMetrics,
+    };
+
+    fn scrape(t: u64, procs: &[(i64, u64, i64)]) -> Snapshot {
+        Snapshot::new(
+            procs
+                .iter()
+                .map(|&(pid, start, io)| {
+                    let mut m = Metric::process(ProcessMetric::DiskIo);
+                    m.data.points_mut().push(DataPoint::new(
+                        Timestamp::from_secs(start),
+                        Timestamp::from_secs(t),
+                        io,
+                    ));
+                    let mut mem = Metric::process(ProcessMetric::MemoryUsage);
+                    mem.data.points_mut().push(DataPoint::new(
+                        Timestamp::from_secs(start),
+                        Timestamp::from_secs(t),
+                        5_i64,
+                    ));
+                    Resource {
+                        scopes: vec![ScopeMetrics {
+                            metrics: vec![m, mem],
+                            ..ScopeMetrics::default()
+                        }],
+                        ..Resource::new([("process.pid", AnyValue::Int(pid))].into_iter().collect())
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn io_points(s: &Snapshot) -> Vec<(i64, u64, NumberValue)> {
+        s.data_points()
+            .filter(|(_, m, _)| m.name.as_str() == "process.disk.io")
+            .map(|(r, _, p)| {
+                (
+                    r.attributes
+                        .get("process.pid")
+                        .and_then(AnyValue::as_int)
+                        .unwrap_or(0),
+                    p.start_time.as_nanos() / 1_000_000_000,
+                    p.value,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_drops_first_points_of_old_series_and_keeps_new_ones() {
+        let mut d = CumulativeToDelta::compile(
+            "processors.cumulativetodelta",
+            &CumulativeToDeltaProcessor::default(),
+        )
+        .unwrap();
+        let mut s1 = scrape(100, &[(1, 10, 1000)]);
+        d.run(&mut s1);
+        assert!(
+            io_points(&s1).is_empty(),
+            "a series older than the collector loses its first point"
+        );
+        assert_eq!(
+            s1.data_point_count(),
+            1,
+            "non-monotonic sums are not converted"
+        );
+        let mut s2 = scrape(110, &[(1, 10, 1500), (2, 105, 40)]);
+        d.run(&mut s2);
+        assert_eq!(
+            io_points(&s2),
+            vec![
+                (1, 100, NumberValue::Int(500)),
+                (2, 105, NumberValue::Int(40))
+            ]
+        );
+        // A counter going down is a reset: dropped, and the new value is the reference.
+        let mut s3 = scrape(120, &[(1, 10, 1200), (2, 105, 50)]);
+        d.run(&mut s3);
+        assert_eq!(io_points(&s3), vec![(2, 110, NumberValue::Int(10))]);
+        let mut s4 = scrape(130, &[(1, 10, 1300)]);
+        d.run(&mut s4);
+        assert_eq!(io_points(&s4), vec![(1, 120, NumberValue::Int(100))]);
+        // A restarted process (new start time) is a new series.
+        let mut s5 = scrape(140, &[(1, 135, 7)]);
+        d.run(&mut s5);
+        assert_eq!(io_points(&s5), vec![(1, 135, NumberValue::Int(7))]);
+        let delta = s5.resources[0].scopes[0]
+            .metrics
+            .iter()
+            .find(|m| m.name.as_str() == "process.disk.io")
+            .unwrap();
+        assert!(matches!(
+            delta.data,
+            MetricData::Sum {
+                temporality: Temporality::Delta,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn keep_and_drop_initial_values_and_selection() {
+        let p: CumulativeToDeltaProcessor = serde_yaml::from_str("initial_value: keep\n").unwrap();
+        let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+        let mut s = scrape(100, &[(1, 10, 1000)]);
+        d.run(&mut s);
+        assert_eq!(io_points(&s), vec![(1, 0, NumberValue::Int(1000))]);
+
+        let p: CumulativeToDeltaProcessor = serde_yaml::from_str("initial_value: drop\n").unwrap();
+        let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+        d.set_start(Timestamp::from_secs(1));
+        let mut s = scrape(100, &[(1, 10, 1000)]);
+        d.run(&mut s);
+        assert!(io_points(&s).is_empty());
+
+        let p: CumulativeToDeltaProcessor =
+            serde_yaml::from_str("exclude:\n  metrics: ['disk']\n  match_type: regexp\n").unwrap();
+        let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+        let mut s = scrape(100, &[(1, 10, 1000)]);
+        d.run(&mut s);
+        assert_eq!(
+            io_points(&s),
+            vec![(1, 10, NumberValue::Int(1000))],
+            "excluded metrics pass unchanged"
+        );
+    }
+}
