@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use phoenix_core::experiment::ProfilePreset;
-use phoenix_core::telemetry::{ProcessMetric, Snapshot, Timestamp};
+use phoenix_core::telemetry::{ProcessMetric, Timestamp};
 use phoenix_sim::capture::{CaptureOptions, Capturer};
-use phoenix_sim::export::{OtlpGrpc, OtlpHttp, PrometheusServer};
+use phoenix_sim::export::{ExportOptions, OtlpGrpc, OtlpHttp, PrometheusServer};
 use phoenix_sim::output::{Discard, JsonLines, JsonLinesFile, Pace, Sink};
 use phoenix_sim::workers::{self, Caps, Supervisor, WORKER_COMMAND};
 use phoenix_sim::{
@@ -115,7 +115,8 @@ impl OutputArgs {
     }
 
     /// Creates the sink; called only once everything else is valid.
-    fn open(&self) -> Result<Box<dyn Sink>> {
+    fn open(&self, export: &ExportArgs) -> Result<Box<dyn Sink>> {
+        let options = export.options();
         Ok(
             match (
                 &self.output,
@@ -127,8 +128,8 @@ impl OutputArgs {
                     Box::new(JsonLines::new(std::io::stdout().lock(), "-"))
                 }
                 (Some(path), ..) => Box::new(JsonLinesFile::create(path)?),
-                (_, Some(url), ..) => Box::new(OtlpGrpc::connect(url)?),
-                (_, _, Some(url), _) => Box::new(OtlpHttp::new(url)?),
+                (_, Some(url), ..) => Box::new(OtlpGrpc::connect_with(url, options)?),
+                (_, _, Some(url), _) => Box::new(OtlpHttp::with_options(url, options)?),
                 (_, _, _, Some(addr)) => {
                     let server = PrometheusServer::start(addr)?;
                     eprintln!("serving http://{}/metrics", server.local_addr());
@@ -137,6 +138,36 @@ impl OutputArgs {
                 _ => Box::new(Discard),
             },
         )
+    }
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// OTLP outputs: longest wait for a connection.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    otlp_connect_timeout: Duration,
+    /// OTLP outputs: longest wait for one request and its response.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    otlp_timeout: Duration,
+    /// OTLP outputs: largest request in bytes; a larger snapshot is split between resources
+    /// into several requests [default: 4 MiB minus 256 KiB, under the collector's default
+    /// gRPC receive limit].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    otlp_max_request_bytes: Option<u64>,
+}
+
+impl ExportArgs {
+    fn options(&self) -> ExportOptions {
+        let defaults = ExportOptions::default();
+        ExportOptions {
+            connect_timeout: self.otlp_connect_timeout,
+            request_timeout: self.otlp_timeout,
+            max_request_bytes: self
+                .otlp_max_request_bytes
+                .map_or(defaults.max_request_bytes, |b| {
+                    usize::try_from(b).unwrap_or(usize::MAX)
+                }),
+        }
     }
 }
 
@@ -191,6 +222,8 @@ struct RunArgs {
     metrics: MetricArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +256,8 @@ struct CaptureArgs {
     metrics: MetricArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +269,8 @@ struct ReplayArgs {
     interval: Option<Duration>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,7 +377,7 @@ fn run(args: &RunArgs) -> Result<()> {
         });
     }
     let pace = if realtime { Pace::Realtime } else { Pace::Fast };
-    let mut sink = args.output.open()?;
+    let mut sink = args.output.open(&args.export)?;
     let bar = progress(scrapes);
     let summary = phoenix_sim::output::run(&mut sim, scrapes, pace, sink.as_mut(), &mut |n| {
         bar.set_position(n);
@@ -352,6 +389,12 @@ fn run(args: &RunArgs) -> Result<()> {
 
 fn spawn(args: &SpawnArgs) -> Result<()> {
     let profile = args.profile.load()?;
+    for ignored in workers::ignored_fields(&profile) {
+        eprintln!(
+            "warning: real mode ignores {}: {}",
+            ignored.field, ignored.reason
+        );
+    }
     let caps = Caps {
         max_processes: args.max_processes,
         max_memory_mib: args.max_memory_mib,
@@ -412,7 +455,7 @@ fn capture(args: &CaptureArgs) -> Result<()> {
     let mut capturer = Capturer::new(CaptureOptions {
         metrics: args.metrics.selection(),
     });
-    let mut sink = args.output.open()?;
+    let mut sink = args.output.open(&args.export)?;
     let mut stats = SimStats::default();
     for i in 0..args.count {
         if i > 0 {
@@ -439,19 +482,32 @@ fn capture(args: &CaptureArgs) -> Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> Result<()> {
-    // Read everything first: a bad line writes nothing.
-    let snapshots: Vec<Snapshot> =
-        phoenix_sim::replay::read_file(&args.file)?.collect::<Result<_>>()?;
-    let mut sink = args.output.open()?;
+    // A first pass checks every line, so that a bad line writes nothing; the second streams
+    // the snapshots one at a time, so that memory does not grow with the file. Reading twice
+    // needs a regular file.
+    if !std::fs::metadata(&args.file).is_ok_and(|m| m.is_file()) {
+        return Err(Error::InvalidOption {
+            option: "FILE".to_owned(),
+            message: format!(
+                "{} is not a readable regular file (replay reads it twice: to check it, then to send it)",
+                args.file.display()
+            ),
+        });
+    }
+    for snapshot in phoenix_sim::replay::read_file(&args.file)? {
+        snapshot?;
+    }
+    let mut sink = args.output.open(&args.export)?;
     let mut stats = SimStats::default();
-    for (i, snapshot) in snapshots.iter().enumerate() {
+    for (i, snapshot) in phoenix_sim::replay::read_file(&args.file)?.enumerate() {
+        let snapshot = snapshot?;
         if let (Some(interval), true) = (args.interval, i > 0) {
             std::thread::sleep(interval);
         }
         stats.scrapes += 1;
         stats.live_processes = snapshot.resources.len() as u64;
         stats.data_points += snapshot.data_point_count() as u64;
-        sink.send(snapshot, &stats)?;
+        sink.send(&snapshot, &stats)?;
     }
     sink.finish()?;
     eprintln!(

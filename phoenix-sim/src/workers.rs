@@ -16,7 +16,17 @@
 //! exits otherwise, closing the race with a parent that died first). So every worker dies
 //! with the supervisor, even when the supervisor is killed with `SIGKILL`; a supervisor that
 //! stops normally kills and reaps its workers itself. Workers whose lifetime ends, or that
-//! pass their memory limit, exit and are replaced with new pids if their group restarts.
+//! pass their memory limit, exit and are replaced with new pids, after the group's
+//! `restartDelay`, if their group restarts.
+//!
+//! Real mode runs a profile's names, CPU and memory patterns, lifetimes, memory limits and
+//! restart policy (`restart`, `restartDelay`). Fields that describe what the scraper would
+//! see of a simulated process but that a worker cannot be made to show are not applied:
+//! [`ignored_fields`] lists them for a profile (the CLI prints them as warnings). They are
+//! `commandLine` and `path` (a worker's command line and executable are the supervising
+//! binary's), `owner` (workers run as the supervisor's user), `threads` (one thread),
+//! `io` (no disk I/O), `startedAgo` (workers start now), `churnRate` (no scrape interval to
+//! apply it to) and `chaos`.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -38,6 +48,66 @@ pub const HARD_MAX_PROCESSES: u32 = 1024;
 
 /// The longest name `/proc/<pid>/comm` holds.
 pub const MAX_NAME_BYTES: usize = 15;
+
+/// The resident memory of a worker that holds nothing, in MiB: the supervising binary's
+/// mapped code and libc (about 4.5 MiB for a release build, 9 MiB for a debug build, as
+/// `/proc/<pid>/status` `VmRSS` shows). The memory cap counts it once per worker on top of
+/// the memory the profile makes the worker hold.
+pub const WORKER_BASELINE_MIB: f64 = 10.0;
+
+/// A profile field real mode does not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredField {
+    /// The field's path, e.g. `groups[1].commandLine`.
+    pub field: String,
+    /// Why real mode does not apply it.
+    pub reason: &'static str,
+}
+
+/// The fields of `profile` that real mode does not apply (see the module documentation):
+/// those set to something other than their defaults.
+pub fn ignored_fields(profile: &Profile) -> Vec<IgnoredField> {
+    let mut ignored = Vec::new();
+    let mut push =
+        |field: String, reason: &'static str| ignored.push(IgnoredField { field, reason });
+    for (i, group) in profile.groups.iter().enumerate() {
+        let at = |field: &str| format!("groups[{i}].{field}");
+        if group.command_line.is_some() {
+            push(
+                at("commandLine"),
+                "a worker's command line is the supervising binary's",
+            );
+        }
+        if group.path.is_some() {
+            push(
+                at("path"),
+                "a worker's executable is the supervising binary",
+            );
+        }
+        if group.owner != ProcessGroup::new("", 0).owner {
+            push(at("owner"), "workers run as the supervisor's user");
+        }
+        if group.threads > 1 {
+            push(at("threads"), "a worker runs one thread");
+        }
+        if !group.io.is_idle() {
+            push(at("io"), "workers do no disk I/O");
+        }
+        if group.started_ago.is_some() {
+            push(at("startedAgo"), "workers start now");
+        }
+        if group.churn_rate > 0.0 {
+            push(
+                at("churnRate"),
+                "real mode has no scrape interval to apply it to",
+            );
+        }
+    }
+    if profile.chaos.is_some() {
+        push("chaos".to_owned(), "real mode does not inject chaos");
+    }
+    ignored
+}
 
 /// Hard limits real mode checks before starting anything.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +162,7 @@ pub fn plan(profile: &Profile, caps: &Caps, seed: u64) -> Result<Vec<WorkerSpec>
     profile.validate()?;
     if caps.max_processes == 0 || caps.max_processes > HARD_MAX_PROCESSES {
         return Err(Error::option(
-            "max-processes",
+            "--max-processes",
             format!(
                 "must be within 1..={HARD_MAX_PROCESSES}, got {}",
                 caps.max_processes
@@ -101,7 +171,7 @@ pub fn plan(profile: &Profile, caps: &Caps, seed: u64) -> Result<Vec<WorkerSpec>
     }
     if !(caps.max_cpu_share > 0.0 && caps.max_cpu_share <= 1.0) {
         return Err(Error::option(
-            "max-cpu",
+            "--max-cpu",
             format!(
                 "must be within 0..=1 (a share of the cores), got {}",
                 caps.max_cpu_share
@@ -158,8 +228,9 @@ pub fn plan(profile: &Profile, caps: &Caps, seed: u64) -> Result<Vec<WorkerSpec>
                     format!("{name:?} is not distinct; use {{index}} in the name"),
                 ));
             }
-            // Workers vary by ±30% around the pattern, as simulated processes do.
-            memory += peak_mib * 1.3;
+            // Workers vary by ±30% around the pattern, as simulated processes do, on top of
+            // their own baseline.
+            memory += peak_mib * 1.3 + WORKER_BASELINE_MIB;
             cpu += group.cpu.peak_cores().min(1.0) * 1.3;
             specs.push(WorkerSpec {
                 name,
@@ -182,7 +253,7 @@ pub fn plan(profile: &Profile, caps: &Caps, seed: u64) -> Result<Vec<WorkerSpec>
     if memory > caps.max_memory_mib as f64 {
         return Err(Error::CapExceeded {
             message: format!(
-                "the workers may hold up to {memory:.0} MiB together, above the cap of {} MiB (--max-memory)",
+                "the workers may hold up to {memory:.0} MiB together ({WORKER_BASELINE_MIB} MiB baseline each included), above the cap of {} MiB (--max-memory-mib)",
                 caps.max_memory_mib
             ),
         });
@@ -211,10 +282,21 @@ pub struct Worker {
 }
 
 /// Starts, replaces and finally kills the workers.
+///
+/// Workers ask the kernel for `SIGKILL` when their parent dies (`PR_SET_PDEATHSIG`). On
+/// Linux that parent is the *thread* that spawned them, not the process: a worker is
+/// killed as soon as the thread that called [`Supervisor::spawn`] (or, for replacements,
+/// [`Supervisor::run`]) exits, even while the process lives on. Call both from a thread
+/// that lives as long as the workers should, such as the main thread or a dedicated
+/// `std::thread`; never from a pooled thread (for example a tokio blocking-pool thread),
+/// which may be retired at any time and take the workers with it.
 #[derive(Debug)]
 pub struct Supervisor {
     exe: PathBuf,
     workers: Vec<Worker>,
+    /// Exited workers waiting for their restart delay: (when, spec).
+    restarts: Vec<(Instant, WorkerSpec)>,
+    rng: fastrand::Rng,
     starts: u64,
     exits: u64,
 }
@@ -228,9 +310,12 @@ impl Supervisor {
     /// [`Error::Worker`] if a worker cannot be started or does not name itself in time; the
     /// workers already started are killed.
     pub fn spawn(exe: &Path, specs: Vec<WorkerSpec>) -> Result<Supervisor> {
+        let seed = specs.first().map_or(0, |s| s.seed);
         let mut supervisor = Supervisor {
             exe: exe.to_path_buf(),
             workers: Vec::with_capacity(specs.len()),
+            restarts: Vec::new(),
+            rng: fastrand::Rng::with_seed(seed),
             starts: 0,
             exits: 0,
         };
@@ -306,9 +391,11 @@ impl Supervisor {
         self.exits
     }
 
-    /// Supervises until `duration` passes (for ever with `None`) or `stop` is set: replaces
-    /// workers that exit (new pids) if their group restarts, and calls `on_change` after each
-    /// replacement. Then kills and reaps every worker.
+    /// Supervises until `duration` passes (for ever with `None`), `stop` is set, or no
+    /// worker is left running or waiting to restart: reaps workers that exit and drops them
+    /// from [`workers`](Self::workers); if their group restarts, starts a replacement (new
+    /// pid) once the group's `restartDelay` has passed and calls `on_change` with it. Then
+    /// kills and reaps every worker.
     ///
     /// # Errors
     ///
@@ -321,16 +408,23 @@ impl Supervisor {
     ) -> Result<()> {
         let started = Instant::now();
         while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
-            for i in 0..self.workers.len() {
-                if matches!(self.workers[i].child.try_wait(), Ok(Some(_))) {
-                    self.exits += 1;
-                    if self.workers[i].spec.group.restart {
-                        let spec = self.workers[i].spec.clone();
-                        let worker = self.start(spec)?;
-                        self.workers[i] = worker;
-                        on_change(&self.workers[i]);
+            self.reap();
+            let now = Instant::now();
+            let mut k = 0;
+            while k < self.restarts.len() {
+                if self.restarts[k].0 <= now {
+                    let (_, spec) = self.restarts.swap_remove(k);
+                    let worker = self.start(spec)?;
+                    self.workers.push(worker);
+                    if let Some(worker) = self.workers.last() {
+                        on_change(worker);
                     }
+                } else {
+                    k += 1;
                 }
+            }
+            if self.workers.is_empty() && self.restarts.is_empty() {
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -338,8 +432,32 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Kills and reaps every worker.
+    /// Reaps the workers that exited, counts them, drops them from the list and queues the
+    /// restart of those whose group restarts.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.workers.len() {
+            if matches!(self.workers[i].child.try_wait(), Ok(Some(_))) {
+                let worker = self.workers.remove(i);
+                self.exits += 1;
+                let group = &worker.spec.group;
+                if group.restart {
+                    let (lo, hi) = (group.restart_delay.min, group.restart_delay.max);
+                    let delay = lo + hi.saturating_sub(lo).mul_f64(self.rng.f64());
+                    let at = Instant::now()
+                        .checked_add(delay)
+                        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+                    self.restarts.push((at, worker.spec));
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Kills and reaps every worker and forgets pending restarts.
     pub fn stop(&mut self) {
+        self.restarts.clear();
         for worker in &mut self.workers {
             let _ = worker.child.kill();
         }
@@ -492,7 +610,7 @@ groups:
         };
         assert_eq!(
             plan(&profile(TWENTY), &caps, 1).unwrap_err().field_name(),
-            Some("max-processes")
+            Some("--max-processes")
         );
     }
 
@@ -521,6 +639,61 @@ groups:
                 .unwrap_err()
                 .field_name(),
             Some("groups[0].memory.limitMib")
+        );
+    }
+
+    #[test]
+    fn the_memory_cap_counts_each_workers_baseline() {
+        // 20 workers holding 4 MiB (+30%) need 104 MiB, plus 20 baselines.
+        let caps = Caps {
+            max_memory_mib: 200,
+            ..Caps::default()
+        };
+        let err = plan(&profile(TWENTY), &caps, 1).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::CapExceeded { .. }), "{message}");
+        assert!(message.contains("304 MiB"), "{message}");
+        assert!(message.contains("(--max-memory-mib)"), "{message}");
+        let caps = Caps {
+            max_memory_mib: 304,
+            ..Caps::default()
+        };
+        assert_eq!(plan(&profile(TWENTY), &caps, 1).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn invalid_caps_name_the_flags() {
+        let caps = Caps {
+            max_cpu_share: 1.5,
+            ..Caps::default()
+        };
+        assert_eq!(
+            plan(&profile(TWENTY), &caps, 1).unwrap_err().field_name(),
+            Some("--max-cpu")
+        );
+    }
+
+    #[test]
+    fn ignored_fields_are_listed() {
+        assert!(ignored_fields(&profile(TWENTY)).is_empty());
+        let custom =
+            Profile::from_yaml(include_str!("../tests/fixtures/custom-profile.yaml")).unwrap();
+        let fields: Vec<String> = ignored_fields(&custom)
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "groups[1].commandLine",
+                "groups[1].path",
+                "groups[1].owner",
+                "groups[1].threads",
+                "groups[1].io",
+                "groups[1].startedAgo",
+                "groups[1].churnRate",
+                "chaos"
+            ]
         );
     }
 }

@@ -198,3 +198,51 @@ fn capture_and_replay_round_trip() {
         .unwrap();
     assert_eq!(original, copied);
 }
+
+#[test]
+fn replay_of_a_file_with_a_bad_line_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/collector-file-exporter.jsonl"
+    ))
+    .unwrap();
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, format!("{fixture}\nnot json\n")).unwrap();
+    let output = dir.path().join("out.jsonl");
+    let out = sim(&[
+        "replay",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = fixture.lines().count();
+    assert!(
+        stderr.contains(&format!("bad.jsonl:{}:", lines + 2)),
+        "{stderr}"
+    );
+    assert!(!output.exists(), "bad input writes nothing");
+}
+
+#[test]
+fn starts_outside_the_supported_range_name_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.jsonl");
+    for start in ["0", "99999999999"] {
+        let out = sim(&[
+            "run",
+            "--start",
+            start,
+            "--duration",
+            "1m",
+            "--output",
+            output.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid start:"), "{stderr}");
+        assert!(!output.exists(), "bad input writes nothing");
+    }
+}

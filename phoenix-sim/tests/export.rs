@@ -9,7 +9,7 @@ use phoenix_core::experiment::ProfilePreset;
 use phoenix_core::otlp::wire::ExportMetricsServiceRequest;
 use phoenix_core::telemetry::Snapshot;
 use phoenix_sim::export::{
-    EXPORT_PATH, ExportMetricsServiceResponse, OtlpGrpc, OtlpHttp, PrometheusServer,
+    EXPORT_PATH, ExportMetricsServiceResponse, ExportOptions, OtlpGrpc, OtlpHttp, PrometheusServer,
 };
 use phoenix_sim::output::{Pace, run};
 use phoenix_sim::{Profile, SimConfig, Simulator};
@@ -97,6 +97,92 @@ where
             })
         }
     }
+}
+
+/// Starts the gRPC receiver; returns its address.
+fn grpc_receiver(received: &Received) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let service = MetricsService(Arc::clone(received));
+    background(async move {
+        let incoming =
+            tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        tx.send(incoming.local_addr().unwrap()).unwrap();
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn otlp_grpc_splits_a_large_snapshot_into_several_requests() {
+    let received = Received::default();
+    let addr = grpc_receiver(&received);
+    let mut sim = simulator();
+    let snapshot = sim.next_snapshot().clone();
+    let options = ExportOptions {
+        max_request_bytes: 8 * 1024,
+        ..ExportOptions::default()
+    };
+    let mut sink = OtlpGrpc::connect_with(&format!("http://{addr}"), options).unwrap();
+    sink.export(&snapshot).unwrap();
+    let got = received.lock().unwrap();
+    assert!(got.len() > 1, "{} requests", got.len());
+    assert_eq!(sink.requests, got.len() as u64);
+    let resources: Vec<_> = got.iter().flat_map(|s| s.resources.clone()).collect();
+    assert_eq!(resources, snapshot.resources);
+}
+
+/// A TCP endpoint that accepts connections and never answers; returns its address.
+fn silent_endpoint() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// Runs `f` on a thread; panics if it has not returned within 20 s.
+fn within_20s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the exporter hung")
+}
+
+#[test]
+fn a_silent_endpoint_times_out_instead_of_hanging() {
+    let options = ExportOptions {
+        connect_timeout: std::time::Duration::from_millis(300),
+        request_timeout: std::time::Duration::from_millis(300),
+        ..ExportOptions::default()
+    };
+    let snapshot = simulator().next_snapshot().clone();
+    let addr = silent_endpoint();
+    let http = {
+        let snapshot = snapshot.clone();
+        within_20s(move || {
+            OtlpHttp::with_options(&format!("http://{addr}"), options)
+                .unwrap()
+                .export(&snapshot)
+        })
+    };
+    assert!(http.is_err());
+    let addr = silent_endpoint();
+    let grpc = within_20s(move || {
+        OtlpGrpc::connect_with(&format!("http://{addr}"), options)
+            .and_then(|mut sink| sink.export(&snapshot))
+    });
+    let err = grpc.unwrap_err();
+    assert!(matches!(err, phoenix_sim::Error::Export { .. }), "{err}");
 }
 
 #[test]

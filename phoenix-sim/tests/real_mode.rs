@@ -124,6 +124,65 @@ fn caps_refuse_a_profile_up_front() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--max-memory"), "{stderr}");
+    assert!(stderr.contains("(--max-memory-mib)"), "{stderr}");
     assert!(running_with_names(&(0..30).map(|i| format!("big{i}")).collect::<Vec<_>>()).is_empty());
+}
+
+#[test]
+fn exited_workers_are_counted_once_and_restart_after_their_delay() {
+    let tag = format!("q{:05}", std::process::id() % 100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("short.yaml");
+    // One worker that does not restart, one that restarts only after 30 s.
+    std::fs::write(
+        &profile,
+        format!(
+            "name: short\ngroups:\n  - name: \"{tag}once\"\n    count: 1\n    lifetime: 200ms\n    restart: false\n  - name: \"{tag}late\"\n    count: 1\n    lifetime: 200ms\n    restartDelay: 30s\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_phoenix-sim"))
+        .args([
+            "spawn",
+            "--profile-file",
+            profile.to_str().unwrap(),
+            "--duration",
+            "1500ms",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped: 2 workers started, 2 exited on their own"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fields_real_mode_ignores_are_warned_about() {
+    let out = Command::new(env!("CARGO_BIN_EXE_phoenix-sim"))
+        .args([
+            "spawn",
+            "--profile-file",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/custom-profile.yaml"
+            ),
+            "--max-processes",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: real mode ignores groups[1].commandLine:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: real mode ignores chaos:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid --max-processes:"), "{stderr}");
 }

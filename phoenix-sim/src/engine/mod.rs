@@ -31,8 +31,16 @@ pub const PID_WRAP_TO: u32 = 300;
 /// Time between two processes' scrape times within one scrape.
 const SCRAPE_STEP_NS: u64 = 20_000;
 
+/// Spawns are drawn (and started) one chunk of simulated time at a time.
+const SPAWN_CHUNK_NS: u64 = 1_000_000_000;
+
 /// The default start of a simulation: 2026-01-01T00:00:00Z.
 pub const DEFAULT_START: Timestamp = Timestamp::from_secs(1_767_225_600);
+
+/// The latest simulated start a simulation accepts: 2200-01-01T00:00:00Z. With every
+/// profile duration at most [`MAX_DURATION`](crate::profile::MAX_DURATION), all timestamps
+/// stay within `u64` nanoseconds (they saturate rather than wrap beyond).
+pub const MAX_START: Timestamp = Timestamp::from_secs(7_258_118_400);
 
 /// How a simulation runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +49,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Time between two scrapes (the scraper's `collection_interval`).
     pub scrape_interval: Duration,
-    /// Simulated time at the start; the first snapshot is one interval later.
+    /// Simulated time at the start; the first snapshot is one interval later. It must
+    /// leave room for the host's uptime (processes alive at the start began after boot)
+    /// and be at most [`MAX_START`].
     pub start: Timestamp,
     /// Which metrics are on.
     pub metrics: MetricSelection,
@@ -239,9 +249,33 @@ impl Simulator {
     /// # Errors
     ///
     /// [`Error::InvalidField`] if the profile is invalid; [`Error::InvalidOption`] naming
-    /// `scrape_interval` if it is not within 1 ms..=1 day.
+    /// `scrape_interval` if it is not within 1 ms..=1 day, or `start` if it is earlier than
+    /// the host's uptime after the Unix epoch (the host would have booted before 1970) or
+    /// later than [`MAX_START`].
     pub fn new(profile: &Profile, config: SimConfig) -> Result<Simulator> {
         profile.validate()?;
+        let uptime = profile.host.uptime.get();
+        if config.start.as_nanos() < duration_ns(uptime) {
+            return Err(Error::option(
+                "start",
+                format!(
+                    "{} s after the Unix epoch is earlier than the host's uptime ({}): start at {} s or later, or shorten host.uptime",
+                    config.start.as_nanos() / 1_000_000_000,
+                    humantime::format_duration(uptime),
+                    uptime.as_secs_f64().ceil()
+                ),
+            ));
+        }
+        if config.start > MAX_START {
+            return Err(Error::option(
+                "start",
+                format!(
+                    "{} s is later than the latest start {} s (2200-01-01T00:00:00Z)",
+                    config.start.as_nanos() / 1_000_000_000,
+                    MAX_START.as_nanos() / 1_000_000_000
+                ),
+            ));
+        }
         let interval = config.scrape_interval;
         if interval < Duration::from_millis(1) || interval > Duration::from_secs(86_400) {
             return Err(Error::option(
@@ -355,10 +389,18 @@ impl Simulator {
         let t0 = self.now_ns;
         let t1 = t0.saturating_add(self.interval_ns);
         self.stage_exits(t0, t1);
-        self.stage_spawns(t0, t1);
         self.stage_chaos(t0, t1);
         self.remove_exited();
-        self.start_pending(t1);
+        // Spawns are drawn one second at a time and started before the next second is
+        // drawn, so the queue holds at most about a second of them, whatever the interval.
+        let mut from = t0;
+        while from < t1 {
+            let to = from.saturating_add(SPAWN_CHUNK_NS).min(t1);
+            self.stage_spawns(from, to);
+            self.start_pending(to, t1);
+            from = to;
+        }
+        self.start_pending(t1, t1);
         self.sort_by_pid();
         self.advance(t0, t1);
         self.now_ns = t1;
@@ -403,18 +445,18 @@ impl Simulator {
                 } else if spec.kernel_thread && !kthreadd {
                     // The first kernel thread is kthreadd, started right after init (pid 2).
                     kthreadd = true;
-                    boot + 1_000_000
+                    boot.saturating_add(1_000_000)
                 } else if let Some(life) = spec.lifetime {
                     let span = duration_ns(life.max).min(uptime_ns);
-                    t0 - uniform_u64(&mut self.rng, 0, span)
+                    t0.saturating_sub(uniform_u64(&mut self.rng, 0, span))
                 } else if let Some(ago) = spec.started_ago {
                     let ago =
                         uniform_u64(&mut self.rng, duration_ns(ago.min), duration_ns(ago.max));
                     t0.saturating_sub(ago.min(uptime_ns))
                 } else if spec.kernel_thread {
-                    boot + uniform_u64(&mut self.rng, 20_000_000, 1_500_000_000)
+                    boot.saturating_add(uniform_u64(&mut self.rng, 20_000_000, 1_500_000_000))
                 } else {
-                    boot + uniform_u64(&mut self.rng, 2_000_000_000, 60_000_000_000)
+                    boot.saturating_add(uniform_u64(&mut self.rng, 2_000_000_000, 60_000_000_000))
                 };
                 initial.push((start, g as u32, index));
             }
@@ -432,7 +474,10 @@ impl Simulator {
                 let count = self.groups[parent].spec.count.max(1);
                 let p = first_of_group[parent] + (index % count) as usize;
                 if p < i {
-                    initial[i].0 = initial[i].0.max(initial[p].0 + 10_000_000).min(t0);
+                    initial[i].0 = initial[i]
+                        .0
+                        .max(initial[p].0.saturating_add(10_000_000))
+                        .min(t0);
                 }
             }
         }
@@ -450,7 +495,8 @@ impl Simulator {
                 Some(life) => {
                     let span =
                         uniform_u64(&mut self.rng, duration_ns(life.min), duration_ns(life.max));
-                    let soonest = t0 + uniform_u64(&mut self.rng, 1, self.interval_ns.max(1));
+                    let soonest =
+                        t0.saturating_add(uniform_u64(&mut self.rng, 1, self.interval_ns.max(1)));
                     start.saturating_add(span).max(soonest)
                 }
                 None => u64::MAX,
@@ -503,7 +549,7 @@ impl Simulator {
                 && proc.pid != 1
                 && proc.rss_mib(spec, t1, &mut self.rng) > limit
             {
-                exit = Some((t1 - self.interval_ns / 10, Exit::Crash));
+                exit = Some((t1.saturating_sub(self.interval_ns / 10), Exit::Crash));
             }
             if let Some(spikes) = &spikes
                 && !proc.kernel
@@ -540,7 +586,10 @@ impl Simulator {
             duration_ns(spec.restart_delay.min),
             duration_ns(spec.restart_delay.max),
         );
-        self.push(time + delay, StartSource::Counted { group, index });
+        self.push(
+            time.saturating_add(delay),
+            StartSource::Counted { group, index },
+        );
     }
 
     fn push(&mut self, time_ns: u64, source: StartSource) {
@@ -552,26 +601,22 @@ impl Simulator {
         });
     }
 
-    fn stage_spawns(&mut self, t0: u64, t1: u64) {
+    /// Queues the spawns of `from..to`, at most [`SPAWN_CHUNK_NS`] long: one draw of the
+    /// rate per group.
+    fn stage_spawns(&mut self, from: u64, to: u64) {
         for g in 0..self.groups.len() {
             let Some(rate) = self.groups[g].spec.spawn_per_second else {
                 continue;
             };
-            // One draw of the rate per second (or per interval, if shorter).
-            let mut from = t0;
-            while from < t1 {
-                let to = (from + 1_000_000_000).min(t1);
-                let expected =
-                    uniform_f64(&mut self.rng, rate.min, rate.max) * nanos_to_secs(to - from);
-                let mut n = to_count(expected.floor());
-                if self.rng.f64() < expected - expected.floor() {
-                    n += 1;
-                }
-                for _ in 0..n {
-                    let at = uniform_u64(&mut self.rng, from, to);
-                    self.push(at, StartSource::Spawned { group: g as u32 });
-                }
-                from = to;
+            let expected =
+                uniform_f64(&mut self.rng, rate.min, rate.max) * nanos_to_secs(to - from);
+            let mut n = to_count(expected.floor());
+            if self.rng.f64() < expected - expected.floor() {
+                n += 1;
+            }
+            for _ in 0..n {
+                let at = uniform_u64(&mut self.rng, from, to);
+                self.push(at, StartSource::Spawned { group: g as u32 });
             }
         }
     }
@@ -622,7 +667,7 @@ impl Simulator {
                     lifetime_ns,
                     identity: identity.clone(),
                 };
-                self.push(at + k * 2_000_000, source);
+                self.push(at.saturating_add(k.saturating_mul(2_000_000)), source);
             }
         }
     }
@@ -673,9 +718,10 @@ impl Simulator {
         }
     }
 
-    /// Starts every pending process due by `t1`, in start-time order.
-    fn start_pending(&mut self, t1: u64) {
-        while self.pending.peek().is_some_and(|r| r.time_ns <= t1) {
+    /// Starts every pending process due by `due`, in start-time order; those that also end
+    /// by `t1`, the next scrape, are only counted.
+    fn start_pending(&mut self, due: u64, t1: u64) {
+        while self.pending.peek().is_some_and(|r| r.time_ns <= due) {
             let Some(req) = self.pending.pop() else {
                 break;
             };
@@ -714,7 +760,10 @@ impl Simulator {
                             duration_ns(spec.restart_delay.min),
                             duration_ns(spec.restart_delay.max),
                         );
-                        self.push(end + delay, StartSource::Counted { group, index });
+                        self.push(
+                            end.saturating_add(delay),
+                            StartSource::Counted { group, index },
+                        );
                     }
                 } else if let StartSource::Spawned { group } = req.source {
                     self.groups[group as usize].spawned += 1;
@@ -918,7 +967,8 @@ impl Simulator {
                 proc.rss_mib(spec, t1, &mut self.rng)
             };
             proc.advance(spec, secs, cores, rss, &mut self.rng);
-            let time = Timestamp::from_nanos(t1 + i as u64 * SCRAPE_STEP_NS);
+            let time =
+                Timestamp::from_nanos(t1.saturating_add((i as u64).saturating_mul(SCRAPE_STEP_NS)));
             if proc.scrapes == 1 && self.selection.is_enabled(ProcessMetric::CpuUtilization) {
                 // The scraper emits utilization from a process's second scrape on.
                 let start = Timestamp::from_nanos(proc.start_ns);

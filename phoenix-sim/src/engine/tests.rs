@@ -299,3 +299,89 @@ fn processes_with_a_lifetime_are_replaced() {
         .collect();
     assert_eq!(names.len(), 5, "replacements keep their instance names");
 }
+
+fn custom(yaml: &str) -> Profile {
+    Profile::from_yaml(yaml).unwrap()
+}
+
+const SHORT_LIVED: &str = "name: t\ngroups:\n  - name: init\n    count: 1\n  - name: w\n    count: 3\n    lifetime: 10m..1h\n";
+
+#[test]
+fn a_start_before_the_uptime_is_refused_naming_start() {
+    let config = SimConfig {
+        start: Timestamp::from_secs(0),
+        ..SimConfig::default()
+    };
+    let err = Simulator::new(&custom(SHORT_LIVED), config).unwrap_err();
+    assert_eq!(err.field_name(), Some("start"), "{err}");
+    // Just after the uptime is fine, and lifetimes still fit.
+    let config = SimConfig {
+        start: Timestamp::from_secs(3 * 86_400),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(&custom(SHORT_LIVED), config).unwrap();
+    for r in &sim.next_snapshot().resources {
+        let start = r.metrics().next().unwrap().data.points()[0].start_time;
+        assert!(start.as_nanos() <= 3 * 86_400 * 1_000_000_000);
+    }
+}
+
+#[test]
+fn a_start_too_far_in_the_future_is_refused_naming_start() {
+    let config = SimConfig {
+        start: Timestamp::from_secs(99_999_999_999),
+        ..SimConfig::default()
+    };
+    let err = Simulator::new(&Profile::preset(ProfilePreset::Realistic), config).unwrap_err();
+    assert_eq!(err.field_name(), Some("start"), "{err}");
+}
+
+#[test]
+fn durations_above_the_maximum_are_refused_naming_the_field() {
+    let yaml = "name: t\ngroups:\n  - name: init\n    count: 1\n  - name: w\n    count: 3\n    churnRate: 1\n    restartDelay: 1000years\n";
+    let err = Profile::from_yaml(yaml).unwrap_err();
+    assert_eq!(err.field_name(), Some("groups[1].restartDelay"), "{err}");
+    let err = Profile::from_yaml(
+        "name: t\nhost: { uptime: 1000years }\ngroups:\n  - name: init\n    count: 1\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.field_name(), Some("host.uptime"), "{err}");
+}
+
+#[test]
+fn the_longest_durations_do_not_overflow() {
+    // Every duration at its maximum, the latest start: timestamps saturate, nothing panics.
+    let yaml = "name: t\nhost: { uptime: 100years }\ngroups:\n  - name: init\n    count: 1\n  - name: w\n    count: 3\n    churnRate: 1\n    lifetime: 100years\n    startedAgo: 100years\n    restartDelay: 100years\n  - name: s\n    spawnPerSecond: 0.001\n    lifetime: 100years\nchaos:\n  forkBursts: { perHour: 1, size: \"5..5\", lifetime: 100years }\n";
+    let config = SimConfig {
+        start: MAX_START,
+        scrape_interval: Duration::from_secs(86_400),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(&custom(yaml), config).unwrap();
+    for _ in 0..5 {
+        sim.next_snapshot();
+    }
+    assert!(sim.stats().starts > 0);
+}
+
+#[test]
+fn short_lived_spawns_do_not_queue_up_within_an_interval() {
+    // 10 000 spawns a second living 10 ms, scraped every minute: 600 000 processes start
+    // and exit between two scrapes; the queue holds at most about one second of them.
+    let yaml = "name: t\ngroups:\n  - name: init\n    count: 1\n  - name: s\n    spawnPerSecond: 10000\n    lifetime: 10ms\n";
+    let config = SimConfig {
+        scrape_interval: Duration::from_secs(60),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(&custom(yaml), config).unwrap();
+    sim.next_snapshot();
+    assert!(sim.stats().starts > 590_000, "{:?}", sim.stats());
+    let stats = sim.stats();
+    assert_eq!(stats.starts, stats.exits + stats.live_processes);
+    assert!(stats.live_processes < 1000, "{stats:?}");
+    assert!(
+        sim.pending.capacity() <= 32_768,
+        "{} queued",
+        sim.pending.capacity()
+    );
+}

@@ -45,6 +45,10 @@ pub const MAX_PROCESSES: u32 = 100_000;
 /// The most processes a group may start per second.
 pub const MAX_SPAWN_PER_SECOND: f64 = 10_000.0;
 
+/// The longest duration any profile field may hold: 100 years (of 365.25 days), so that
+/// every simulated timestamp stays far inside the `u64` nanoseconds it is counted in.
+pub const MAX_DURATION: Duration = Duration::from_secs(3_155_760_000);
+
 /// A workload profile: a host and the groups of processes it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -627,6 +631,7 @@ impl Profile {
             "host.cpus",
             format!("must be within 1..=1024, got {}", host.cpus),
         )?;
+        at_most(host.uptime.get(), "host.uptime")?;
         check(
             (1024..=4_194_304).contains(&host.pid_max),
             "host.pidMax",
@@ -739,6 +744,7 @@ impl ProcessGroup {
                     at(field),
                     format!("minimum {span} is above the maximum"),
                 )?;
+                at_most(span.max, &at(field))?;
             }
         }
         if let Some(lifetime) = self.lifetime {
@@ -790,6 +796,7 @@ impl CpuPattern {
                 format!("{at}.period"),
                 "must be longer than zero",
             )?;
+            at_most(period.get(), &format!("{at}.period"))?;
         }
         probability(self.system_share, &format!("{at}.systemShare"))?;
         probability(self.wait_share, &format!("{at}.waitShare"))?;
@@ -830,6 +837,7 @@ impl MemoryPattern {
                 format!("{at}.period"),
                 "must be longer than zero",
             )?;
+            at_most(period.get(), &format!("{at}.period"))?;
         }
         match (self.pattern, self.leak_mib_per_hour) {
             (MemoryPatternKind::Leaking, None) => Err(Error::field(
@@ -865,6 +873,7 @@ impl Chaos {
                 "chaos.cpuSpikes.duration",
                 "must be a positive range",
             )?;
+            at_most(spikes.duration.max, "chaos.cpuSpikes.duration")?;
         }
         if let Some(bursts) = &self.fork_bursts {
             range(
@@ -886,6 +895,7 @@ impl Chaos {
                 "chaos.forkBursts.lifetime",
                 "must be a positive range",
             )?;
+            at_most(bursts.lifetime.max, "chaos.forkBursts.lifetime")?;
             for (i, parent) in bursts.parents.iter().enumerate() {
                 check(
                     keys.contains(parent.as_str()),
@@ -904,6 +914,18 @@ fn check(ok: bool, field: impl Into<String>, message: impl Into<String>) -> Resu
     } else {
         Err(Error::field(field, message))
     }
+}
+
+fn at_most(d: Duration, field: &str) -> Result<()> {
+    check(
+        d <= MAX_DURATION,
+        field,
+        format!(
+            "{} is longer than the maximum of {}",
+            humantime::format_duration(d),
+            humantime::format_duration(MAX_DURATION)
+        ),
+    )
 }
 
 fn probability(p: f64, field: &str) -> Result<()> {
