@@ -4,7 +4,7 @@ use std::fmt;
 
 use phoenix_core::BoxError;
 
-use crate::pipeline::PipelineTarget;
+use crate::pipeline::{PipelineTarget, RollbackGap};
 
 /// Which kind of database a store keeps its data in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +41,10 @@ impl fmt::Display for Backend {
 /// The [`ExperimentStore`](phoenix_core::store::ExperimentStore) methods report
 /// [`phoenix_core::Error`] instead, as the trait prescribes; `From<Error>` converts this
 /// error into that one. Locations in messages never contain passwords.
+///
+/// A message says what failed and where; when a driver or migrator error is the reason, it is
+/// the [`source`](std::error::Error::source) and is not repeated in the message, so print the
+/// whole chain to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -60,8 +64,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
-    /// The database cannot be reached, created or read.
-    #[error("cannot open the {backend} store at {location}: {source}")]
+    /// The database cannot be reached, created or read. The driver's error, the reason, is
+    /// the [`source`](std::error::Error::source).
+    #[error("cannot open the {backend} store at {location}")]
     Open {
         /// The backend.
         backend: Backend,
@@ -71,8 +76,9 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    /// Applying the schema migrations failed.
-    #[error("cannot migrate the {backend} store at {location}: {source}")]
+    /// Applying the schema migrations failed. The migrator's error, the reason, is the
+    /// [`source`](std::error::Error::source).
+    #[error("cannot migrate the {backend} store at {location}")]
     Migrate {
         /// The backend.
         backend: Backend,
@@ -142,10 +148,11 @@ pub enum Error {
         /// The target.
         target: PipelineTarget,
         /// Why: no active pipeline, or no earlier one.
-        reason: &'static str,
+        reason: RollbackGap,
     },
-    /// The database reported an error while doing `what`.
-    #[error("{what}: {source}")]
+    /// The database reported an error while doing `what`. The driver's error, the reason, is
+    /// the [`source`](std::error::Error::source).
+    #[error("{what}")]
     Database {
         /// What was being done, e.g. `reading user "alice" from SQLite`.
         what: String,
@@ -192,13 +199,13 @@ impl From<Error> for phoenix_core::Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A phoenix-core store error for a driver failure while doing `what`: the message names
-/// both, the driver's error stays the source.
+/// A phoenix-core store error for a driver failure while doing `what`: the message says what
+/// was being done, the driver's error is the source (and is not repeated in the message).
 pub(crate) fn core_store_error(
     what: impl fmt::Display,
     source: sqlx::Error,
 ) -> phoenix_core::Error {
-    phoenix_core::Error::store(format!("{what}: {source}"), source)
+    phoenix_core::Error::store(what.to_string(), source)
 }
 
 /// A phoenix-core store error without an underlying cause.
@@ -206,5 +213,53 @@ pub(crate) fn core_store_message(message: impl Into<String>) -> phoenix_core::Er
     phoenix_core::Error::Store {
         message: message.into(),
         source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The messages of `error` and of every source below it.
+    fn chain(error: &dyn std::error::Error) -> Vec<String> {
+        let mut messages = vec![error.to_string()];
+        let mut next = error.source();
+        while let Some(source) = next {
+            messages.push(source.to_string());
+            next = source.source();
+        }
+        messages
+    }
+
+    #[test]
+    fn a_driver_error_appears_once_in_the_chain() {
+        let driver = || sqlx::Error::Protocol("the driver's reason".to_owned());
+        let counted = |messages: Vec<String>| {
+            let count = messages
+                .iter()
+                .filter(|m| m.contains("the driver's reason"))
+                .count();
+            (count, messages)
+        };
+
+        let error = Error::database("reading user \"alice\" from SQLite", driver());
+        assert!(error.source().is_some());
+        let (count, messages) = counted(chain(&error));
+        assert_eq!(count, 1, "{messages:?}");
+
+        let error = core_store_error("updating experiment exp-1", driver());
+        assert!(error.source().is_some());
+        let (count, messages) = counted(chain(&error));
+        assert_eq!(count, 1, "{messages:?}");
+
+        let error = Error::Open {
+            backend: Backend::Sqlite,
+            location: "/tmp/x.db".to_owned(),
+            source: driver(),
+        };
+        let (count, messages) = counted(chain(&error));
+        assert_eq!(count, 1, "{messages:?}");
     }
 }

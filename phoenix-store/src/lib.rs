@@ -79,7 +79,7 @@ pub use error::{Backend, Error, Result};
 pub use location::redact;
 pub use memory::MemoryStore;
 pub use pipeline::{
-    PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget, RevisionState,
+    PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget, RevisionState, RollbackGap,
 };
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{BUSY_TIMEOUT, SqliteStore};

@@ -133,6 +133,13 @@ pub(crate) fn check_schema_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// A URL scheme: a letter, then letters, digits, `+`, `-` and `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
 fn unsupported(url: &str) -> Error {
     Error::UnsupportedUrl { url: redact(url) }
 }
@@ -144,21 +151,31 @@ fn invalid(url: &str, message: &str) -> Error {
     }
 }
 
-/// The URL with any password replaced by `***`: in the user-info part and in a `password`
-/// query parameter.
+/// The URL with any password replaced by `***`, for messages: in the user-info part and in a
+/// `password` query parameter.
+///
+/// Text that is not a `scheme://…` URL may hide a password anywhere (`host=db
+/// password=secret`, `postgres:user:secret@host/db`), so only its scheme is kept:
+/// `postgres:…`, or `…` when it has none. In a URL, everything up to the last `@` is taken for
+/// the user info, so that a password with an unencoded `/`, `?`, `#` or `@` is masked whole;
+/// the price is that an `@` in the path or query masks more than the password.
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
+        return match url.split_once(':') {
+            Some((scheme, "")) if is_scheme(scheme) => format!("{scheme}:"),
+            Some((scheme, _)) if is_scheme(scheme) => format!("{scheme}:…"),
+            _ => "…".to_owned(),
+        };
     };
+    if !is_scheme(&url[..scheme_end]) {
+        return "…".to_owned();
+    }
     let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
-    let authority = &url[authority_start..authority_end];
     let mut out = String::with_capacity(url.len());
     out.push_str(&url[..authority_start]);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let rest = &url[authority_start..];
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => {
             match userinfo.split_once(':') {
                 Some((user, _password)) => {
                     out.push_str(user);
@@ -167,11 +184,13 @@ pub fn redact(url: &str) -> String {
                 None => out.push_str(userinfo),
             }
             out.push('@');
-            out.push_str(host);
+            after
         }
-        None => out.push_str(authority),
-    }
-    let tail = &url[authority_end..];
+        None => rest,
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    out.push_str(&rest[..authority_end]);
+    let tail = &rest[authority_end..];
     match tail.split_once('?') {
         Some((path, query)) => {
             out.push_str(path);
@@ -237,6 +256,10 @@ mod tests {
             ("postgres:db", "invalid"),
             ("postgres://u:hunter2@h/db?connect_timeout=soon", "invalid"),
             ("postgres://u:hunter2@h/db?schema=Bad-Name", "invalid"),
+            ("host=db password=hunter2", "unsupported"),
+            ("postgres:u:hunter2@h/db", "invalid"),
+            ("postgres:/u:hunter2@h/db", "invalid"),
+            ("mysql:u:hunter2@h/db", "unsupported"),
         ] {
             let err = Location::parse(url).unwrap_err();
             let text = err.to_string();
@@ -257,5 +280,39 @@ mod tests {
         );
         assert_eq!(redact("postgres://db/phx"), "postgres://db/phx");
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(redact("postgres://alice@db/phx"), "postgres://alice@db/phx");
+    }
+
+    #[test]
+    fn passwords_with_url_delimiters_are_masked_whole() {
+        for (url, expected) in [
+            ("postgres://u:pa/ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:pa?ss@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "postgres://u:pa#ss@h/db?sslmode=x",
+                "postgres://u:***@h/db?sslmode=x",
+            ),
+            ("postgres://u:p@s/s@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:pa/ss@h/db?password=hunter2",
+                "postgres://u:***@h/db?password=***",
+            ),
+        ] {
+            assert_eq!(redact(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_a_url_shows_only_its_scheme() {
+        for (text, expected) in [
+            ("host=db password=hunter2", "…"),
+            ("postgres:u:hunter2@h/db", "postgres:…"),
+            ("sqlite:", "sqlite:"),
+            ("user:hunter2@h", "user:…"),
+            ("9x://u:hunter2@h", "…"),
+            ("", "…"),
+        ] {
+            assert_eq!(redact(text), expected, "{text:?}");
+        }
     }
 }

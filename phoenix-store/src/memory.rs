@@ -10,10 +10,10 @@ use phoenix_core::experiment::{Experiment, ExperimentEvent, ExperimentId};
 use phoenix_core::store::{ExperimentStore, ListQuery, Page};
 
 use crate::pipeline::{
-    NO_ACTIVE, NO_EARLIER, PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget,
-    RevisionState, check_config,
+    PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget, RevisionState, RollbackGap,
+    check_activation,
 };
-use crate::record::{check_event_subject, check_experiment, into_page};
+use crate::record::{check_event_subject, check_experiment, cursor_columns, into_page};
 use crate::user::{NewUser, User, UserStore, UserUpdate};
 use crate::{Error, Result};
 
@@ -92,6 +92,10 @@ impl ExperimentStore for MemoryStore {
     }
 
     async fn list(&self, query: &ListQuery) -> phoenix_core::Result<Page> {
+        if let Some(after) = &query.after {
+            // The same refusal as the database stores for a cursor they cannot compare.
+            cursor_columns(after)?;
+        }
         let state = self.state();
         let start = match &query.after {
             Some(after) => Bound::Excluded((after.created_at, after.id.clone())),
@@ -209,6 +213,7 @@ impl UserStore for MemoryStore {
     }
 
     async fn update_user(&self, name: &str, update: &UserUpdate) -> Result<User> {
+        update.validate()?;
         let mut state = self.state();
         let user = state
             .users
@@ -252,7 +257,7 @@ impl PipelineStore for MemoryStore {
         config: &str,
         origin: Option<&PipelineOrigin>,
     ) -> Result<PipelineRevision> {
-        check_config(target, config)?;
+        check_activation(target, config)?;
         let mut state = self.state();
         let revisions = state.pipelines.entry(target.clone()).or_default();
         let now = Utc::now();
@@ -293,6 +298,7 @@ impl PipelineStore for MemoryStore {
     }
 
     async fn rollback(&self, target: &PipelineTarget) -> Result<PipelineRevision> {
+        target.validate()?;
         let mut state = self.state();
         let nothing = |reason| Error::NothingToRollBack {
             target: target.clone(),
@@ -301,15 +307,15 @@ impl PipelineStore for MemoryStore {
         let revisions = state
             .pipelines
             .get_mut(target)
-            .ok_or_else(|| nothing(NO_ACTIVE))?;
+            .ok_or_else(|| nothing(RollbackGap::NoActivePipeline))?;
         let active = revisions
             .iter()
             .position(|r| r.state == RevisionState::Active)
-            .ok_or_else(|| nothing(NO_ACTIVE))?;
+            .ok_or_else(|| nothing(RollbackGap::NoActivePipeline))?;
         let restore = revisions[..active]
             .iter()
             .rposition(|r| r.state != RevisionState::RolledBack)
-            .ok_or_else(|| nothing(NO_EARLIER))?;
+            .ok_or_else(|| nothing(RollbackGap::NoEarlierPipeline))?;
         let now = Utc::now();
         revisions[active].state = RevisionState::RolledBack;
         revisions[active].updated_at = now;

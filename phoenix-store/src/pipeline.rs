@@ -164,25 +164,61 @@ pub struct PipelineRevision {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Why a rollback found nothing: no active revision.
-pub(crate) const NO_ACTIVE: &str = "it has no active pipeline";
-/// Why a rollback found nothing: no earlier revision that was not rolled back.
-pub(crate) const NO_EARLIER: &str = "no earlier pipeline is left to restore";
+/// Why a rollback has nothing to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RollbackGap {
+    /// The target has no active revision.
+    NoActivePipeline,
+    /// Every earlier revision of the target was rolled back already, or there is none.
+    NoEarlierPipeline,
+}
 
-/// Refuses a config that is empty or only whitespace.
-pub(crate) fn check_config(target: &PipelineTarget, config: &str) -> Result<()> {
-    if config.trim().is_empty() {
-        return Err(Error::InvalidPipeline {
+impl fmt::Display for RollbackGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoActivePipeline => "it has no active pipeline",
+            Self::NoEarlierPipeline => "no earlier pipeline is left to restore",
+        })
+    }
+}
+
+impl PipelineTarget {
+    /// Checks that the target reads back from its text form, [`PipelineTarget::from_str`]'s
+    /// rules: a [`PipelineTarget::Kubernetes`] namespace built in code may be anything, but
+    /// only a valid one can be stored and read back.
+    ///
+    /// Fails with [`Error::InvalidTarget`].
+    pub fn validate(&self) -> Result<()> {
+        self.to_string().parse::<Self>().map(drop)
+    }
+}
+
+/// Refuses, before anything is written, a target that cannot be stored and read back and a
+/// config that is empty, only whitespace, or holds a NUL character (which PostgreSQL text
+/// cannot store). Shared by every backend's `activate`.
+pub(crate) fn check_activation(target: &PipelineTarget, config: &str) -> Result<()> {
+    target.validate()?;
+    let invalid = |message: &str| {
+        Err(Error::InvalidPipeline {
             target: target.clone(),
-            message: "the config is empty".to_owned(),
-        });
+            message: message.to_owned(),
+        })
+    };
+    if config.trim().is_empty() {
+        return invalid("the config is empty");
+    }
+    if config.contains('\0') {
+        return invalid("the config contains a NUL character, which cannot be stored");
     }
     Ok(())
 }
 
 /// Keeps each target's active pipeline and its history.
 ///
-/// Errors: [`Error::InvalidPipeline`], [`Error::NothingToRollBack`], and
+/// Errors: [`Error::InvalidTarget`] for a target that fails [`PipelineTarget::validate`]
+/// (checked before anything is written), [`Error::InvalidPipeline`],
+/// [`Error::NothingToRollBack`], and
 /// [`Error::Database`] for anything the backend reports.
 #[async_trait]
 pub trait PipelineStore: Send + Sync {
@@ -221,6 +257,37 @@ mod tests {
             let err = bad.parse::<PipelineTarget>().unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn targets_built_in_code_are_validated() {
+        assert!(PipelineTarget::Local.validate().is_ok());
+        let good = PipelineTarget::Kubernetes {
+            namespace: "team-a".into(),
+        };
+        assert!(good.validate().is_ok());
+        for namespace in ["", "Team", "a/b", "-a", "a\0b", &"a".repeat(64)] {
+            let target = PipelineTarget::Kubernetes {
+                namespace: namespace.to_owned(),
+            };
+            let err = target.validate().unwrap_err();
+            assert!(matches!(err, Error::InvalidTarget { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn activations_are_checked_before_writing() {
+        let local = PipelineTarget::Local;
+        assert!(check_activation(&local, "receivers: {}").is_ok());
+        for config in ["", " \n\t", "receivers: {}\0"] {
+            let err = check_activation(&local, config).unwrap_err();
+            assert!(matches!(err, Error::InvalidPipeline { .. }), "{err}");
+        }
+        let bad = PipelineTarget::Kubernetes {
+            namespace: "Bad Namespace".into(),
+        };
+        let err = check_activation(&bad, "receivers: {}").unwrap_err();
+        assert!(matches!(err, Error::InvalidTarget { .. }), "{err}");
     }
 
     #[test]

@@ -16,8 +16,7 @@ use crate::error::{Backend, core_store_error};
 use crate::location::{Location, check_schema_name, redact};
 use crate::migration;
 use crate::pipeline::{
-    NO_ACTIVE, NO_EARLIER, PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget,
-    check_config,
+    PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget, RollbackGap, check_activation,
 };
 use crate::record::{
     EventRow, ExperimentRow, cursor_columns, decode_event, decode_experiment, fetch_count,
@@ -97,7 +96,8 @@ impl PostgresStore {
                 url: location.clone(),
                 message,
             })?;
-            connect = connect.options([("search_path", schema.as_str())]);
+            // Quoted, so that a reserved word such as `user` names a schema too.
+            connect = connect.options([("search_path", quote_identifier(schema).as_str())]);
         }
         let open_error = |source| Error::Open {
             backend: Backend::Postgres,
@@ -125,11 +125,14 @@ impl PostgresStore {
             .await
             .map_err(open_error)?;
         if let Some(schema) = &options.schema {
-            // The name was checked to be a plain identifier.
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .execute(&pool)
-                .await
-                .map_err(open_error)?;
+            // The name was checked to be a plain identifier; quoted, it may be a reserved word.
+            sqlx::query(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote_identifier(schema)
+            ))
+            .execute(&pool)
+            .await
+            .map_err(open_error)?;
         }
         let store = Self { pool, location };
         store.migrate().await?;
@@ -448,6 +451,7 @@ impl UserStore for PostgresStore {
     }
 
     async fn user(&self, name: &str) -> Result<User> {
+        refuse_nul_name(name)?;
         let row: Option<UserRow> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
                 .bind(name)
@@ -472,6 +476,8 @@ impl UserStore for PostgresStore {
     }
 
     async fn update_user(&self, name: &str, update: &UserUpdate) -> Result<User> {
+        update.validate()?;
+        refuse_nul_name(name)?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "UPDATE users SET password_hash = COALESCE($1, password_hash), role = COALESCE($2, role), \
              updated_at_ns = $3 WHERE name = $4 RETURNING {USER_COLUMNS}"
@@ -490,6 +496,7 @@ impl UserStore for PostgresStore {
     }
 
     async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<User> {
+        refuse_nul_name(name)?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "UPDATE users SET disabled = $1, updated_at_ns = $2 WHERE name = $3 RETURNING {USER_COLUMNS}"
         ))
@@ -525,7 +532,7 @@ impl PipelineStore for PostgresStore {
         config: &str,
         origin: Option<&PipelineOrigin>,
     ) -> Result<PipelineRevision> {
-        check_config(target, config)?;
+        check_activation(target, config)?;
         let what = || self.doing(format_args!("activating a pipeline on target {target}"));
         let fail = |e| Error::database(what(), e);
         let target_text = target.to_string();
@@ -591,6 +598,7 @@ impl PipelineStore for PostgresStore {
     }
 
     async fn rollback(&self, target: &PipelineTarget) -> Result<PipelineRevision> {
+        target.validate()?;
         let what = || self.doing(format_args!("rolling back the pipeline of target {target}"));
         let fail = |e| Error::database(what(), e);
         let nothing = |reason| Error::NothingToRollBack {
@@ -609,7 +617,7 @@ impl PipelineStore for PostgresStore {
         .await
         .map_err(fail)?;
         if known.is_none() {
-            return Err(nothing(NO_ACTIVE));
+            return Err(nothing(RollbackGap::NoActivePipeline));
         }
         let active: Option<i64> = sqlx::query_scalar(
             "SELECT revision FROM pipeline_revisions WHERE target = $1 AND state = 'active'",
@@ -618,7 +626,7 @@ impl PipelineStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(fail)?;
-        let active = active.ok_or_else(|| nothing(NO_ACTIVE))?;
+        let active = active.ok_or_else(|| nothing(RollbackGap::NoActivePipeline))?;
         let restore: Option<i64> = sqlx::query_scalar(
             "SELECT revision FROM pipeline_revisions WHERE target = $1 AND revision < $2 \
              AND state <> 'rolledBack' ORDER BY revision DESC LIMIT 1",
@@ -628,7 +636,7 @@ impl PipelineStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(fail)?;
-        let restore = restore.ok_or_else(|| nothing(NO_EARLIER))?;
+        let restore = restore.ok_or_else(|| nothing(RollbackGap::NoEarlierPipeline))?;
         sqlx::query(
             "UPDATE pipeline_revisions SET state = 'rolledBack', updated_at_ns = $1 \
              WHERE target = $2 AND revision = $3",
@@ -654,6 +662,22 @@ impl PipelineStore for PostgresStore {
     }
 }
 
+/// `name` as a quoted SQL identifier: `"name"`, with any `"` doubled.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// PostgreSQL text cannot hold NUL, so no stored user has a name with one; looking it up
+/// would be a driver error instead of [`Error::UserNotFound`].
+fn refuse_nul_name(name: &str) -> Result<()> {
+    if name.contains('\0') {
+        return Err(Error::UserNotFound {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// A LIKE pattern matching text that starts with `prefix`.
 fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -670,6 +694,12 @@ fn like_prefix(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_identifier("user"), "\"user\"");
+        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+    }
 
     #[test]
     fn like_wildcards_are_escaped() {

@@ -107,7 +107,19 @@ pub(crate) fn check_event_subject(
             event.experiment_id
         )));
     }
+    refuse_nul(&event.experiment_id, "event actor", &event.actor)?;
     timestamp_nanos(event.at, &event.experiment_id, "event time").map(drop)
+}
+
+/// Refuses text with a NUL character in a field that has a column of its own: PostgreSQL
+/// text cannot hold NUL, so every backend refuses it alike, naming the field.
+fn refuse_nul(id: &ExperimentId, field: &str, text: &str) -> phoenix_core::Result<()> {
+    if text.contains('\0') {
+        return Err(core_store_message(format!(
+            "experiment {id}: {field} {text:?} contains a NUL character, which cannot be stored"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses an experiment whose timestamps or version cannot be stored, without encoding it.
@@ -118,6 +130,8 @@ pub(crate) fn check_experiment(experiment: &Experiment, version: u64) -> phoenix
             "experiment {id}: version {version} is beyond the storable range"
         )));
     }
+    refuse_nul(id, "name", &experiment.spec.name)?;
+    refuse_nul(id, "owner", &experiment.spec.owner)?;
     timestamp_nanos(experiment.created_at, id, "createdAt")?;
     timestamp_nanos(experiment.updated_at, id, "updatedAt")?;
     Ok(())

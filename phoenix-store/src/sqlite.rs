@@ -8,16 +8,16 @@ use async_trait::async_trait;
 use phoenix_core::experiment::{Experiment, ExperimentEvent, ExperimentId};
 use phoenix_core::store::{ExperimentStore, ListQuery, Page};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::{Backend, core_store_error};
 use crate::migration::{self, MIGRATIONS_TABLE};
 use crate::pipeline::{
-    NO_ACTIVE, NO_EARLIER, PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget,
-    check_config,
+    PipelineOrigin, PipelineRevision, PipelineStore, PipelineTarget, RollbackGap, check_activation,
 };
 use crate::record::{
     EventRow, ExperimentRow, cursor_columns, decode_event, decode_experiment, fetch_count,
@@ -36,8 +36,9 @@ const MAX_CONNECTIONS: u32 = 4;
 
 /// Keeps experiments, users and pipelines in an SQLite database.
 ///
-/// Files are opened with `journal_mode=WAL`, `synchronous=FULL` (a write is on disk when it
-/// returns), `foreign_keys=ON` and a [`BUSY_TIMEOUT`]; write transactions start with
+/// Files are opened with `synchronous=FULL` (a write is on disk when it returns),
+/// `foreign_keys=ON` and a [`BUSY_TIMEOUT`], and switched to `journal_mode=WAL` once the
+/// schema is known to be one this build may touch. Every write transaction starts with
 /// `BEGIN IMMEDIATE` so that concurrent writers queue instead of failing. Cloning is cheap
 /// and shares the connection pool.
 #[derive(Debug, Clone)]
@@ -65,24 +66,45 @@ impl WriteTx {
 impl SqliteStore {
     /// Opens the database file at `path`, creating it if missing, and migrates it.
     ///
-    /// Fails with [`Error::Open`] when the file cannot be created or is not an SQLite
-    /// database, and with [`Error::SchemaTooNew`] when a newer Phoenix migrated it.
+    /// The schema is checked first, on a connection of its own that changes nothing: a
+    /// database migrated by a newer Phoenix is refused with [`Error::SchemaTooNew`] and left
+    /// as it was (not even switched to WAL). Migrations run under the database's write lock,
+    /// so processes opening one new file at the same time take turns. Fails with
+    /// [`Error::Open`] when the file cannot be created or is not an SQLite database.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let location = path.display().to_string();
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS);
-        Self::connect(options, pool, path.display().to_string()).await
+        // No journal mode on this connection: switching to WAL writes to the file, which
+        // must wait until the schema is known to be one this build may touch.
+        let mut setup = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| open_error(&location, e))?;
+        let prepared = async {
+            migrate(&mut setup, &location).await?;
+            use_wal(&mut setup, &location).await
+        }
+        .await;
+        // Closing is a courtesy; the connection is done with either way.
+        let _ = setup.close().await;
+        prepared?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(|e| open_error(&location, e))?;
+        Ok(Self::with_pool(pool, location))
     }
 
     /// A private in-memory SQLite database, gone when the store is dropped: the SQL code
     /// paths without a file.
     pub async fn open_in_memory() -> Result<Self> {
+        let location = ":memory:".to_owned();
         let options = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true)
@@ -93,53 +115,22 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
-            .max_lifetime(None);
-        Self::connect(options, pool, ":memory:".to_owned()).await
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_error(&location, e))?;
+        let mut conn = pool.acquire().await.map_err(|e| open_error(&location, e))?;
+        migrate(&mut conn, &location).await?;
+        drop(conn);
+        Ok(Self::with_pool(pool, location))
     }
 
-    async fn connect(
-        options: SqliteConnectOptions,
-        pool: SqlitePoolOptions,
-        location: String,
-    ) -> Result<Self> {
-        let open_error = |source| Error::Open {
-            backend: Backend::Sqlite,
-            location: location.clone(),
-            source,
-        };
-        let pool = pool.connect_with(options).await.map_err(open_error)?;
-        let store = Self {
+    fn with_pool(pool: SqlitePool, location: String) -> Self {
+        Self {
             pool,
             location,
             writer: Arc::new(Mutex::new(())),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        let location = &self.location;
-        let read_error = |source| Error::Open {
-            backend: Backend::Sqlite,
-            location: location.clone(),
-            source,
-        };
-        let has_table: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-                .bind(MIGRATIONS_TABLE)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(read_error)?;
-        if has_table.is_some() {
-            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(read_error)?;
-            migration::check_applied(&migration::SQLITE, &applied, Backend::Sqlite, location)?;
         }
-        migration::SQLITE.run(&self.pool).await.map_err(|source| {
-            migration::migrate_error(&migration::SQLITE, source, Backend::Sqlite, location)
-        })
     }
 
     /// Where the database is: its path, or `:memory:`.
@@ -167,6 +158,96 @@ impl SqliteStore {
     fn doing(&self, what: impl std::fmt::Display) -> String {
         format!("{what} in the SQLite store {}", self.location)
     }
+}
+
+fn open_error(location: &str, source: sqlx::Error) -> Error {
+    Error::Open {
+        backend: Backend::Sqlite,
+        location: location.to_owned(),
+        source,
+    }
+}
+
+/// Refuses a schema newer than this build, then applies the missing migrations while
+/// holding the database's write lock, so that processes opening the same new file at once
+/// take turns: the first migrates, the others find the migrations applied.
+async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<()> {
+    // Reading only: nothing is written to a database this build must not touch.
+    check_schema(conn, location).await?;
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| open_error(location, e))?;
+    // Another process may have migrated the database since the first check.
+    check_schema(&mut tx, location).await?;
+    // sqlx runs each migration in a savepoint of this transaction.
+    migration::SQLITE
+        .run_direct(&mut *tx)
+        .await
+        .map_err(|source| {
+            migration::migrate_error(&migration::SQLITE, source, Backend::Sqlite, location)
+        })?;
+    tx.commit().await.map_err(|e| open_error(location, e))
+}
+
+/// Fails with [`Error::SchemaTooNew`] when the database has a migration this build does not
+/// know.
+async fn check_schema(conn: &mut SqliteConnection, location: &str) -> Result<()> {
+    let has_table: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(MIGRATIONS_TABLE)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| open_error(location, e))?;
+    if has_table.is_some() {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| open_error(location, e))?;
+        migration::check_applied(&migration::SQLITE, &applied, Backend::Sqlite, location)?;
+    }
+    Ok(())
+}
+
+/// Switches the file to WAL, which lasts: every connection opened later finds it in the file.
+/// Another process switching or migrating at the same moment can make the switch report busy
+/// at once (SQLite does not wait where waiting could deadlock), so it is retried until the
+/// [`BUSY_TIMEOUT`].
+async fn use_wal(conn: &mut SqliteConnection, location: &str) -> Result<()> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let switched: std::result::Result<String, sqlx::Error> =
+            sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                .fetch_one(&mut *conn)
+                .await;
+        match switched {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(open_error(
+                    location,
+                    sqlx::Error::Protocol(format!(
+                        "the journal mode stayed {mode:?} instead of becoming WAL"
+                    )),
+                ));
+            }
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(open_error(location, e)),
+        }
+    }
+}
+
+/// Whether SQLite refused for a lock another connection holds (`SQLITE_BUSY` or
+/// `SQLITE_LOCKED`, with their extended codes).
+fn is_busy(error: &sqlx::Error) -> bool {
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok());
+    matches!(code.map(|c| c & 0xff), Some(5 | 6))
 }
 
 #[async_trait]
@@ -359,17 +440,17 @@ impl ExperimentStore for SqliteStore {
     }
 
     async fn delete(&self, id: &ExperimentId) -> phoenix_core::Result<()> {
+        let fail = |e| core_store_error(self.doing(format_args!("deleting experiment {id}")), e);
+        let mut tx = self.write().await.map_err(fail)?;
         let deleted = sqlx::query("DELETE FROM experiments WHERE id = ?")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx.tx)
             .await
-            .map_err(|e| {
-                core_store_error(self.doing(format_args!("deleting experiment {id}")), e)
-            })?;
+            .map_err(fail)?;
         if deleted.rows_affected() == 0 {
             return Err(phoenix_core::Error::NotFound { id: id.clone() });
         }
-        Ok(())
+        tx.commit().await.map_err(fail)
     }
 }
 
@@ -400,7 +481,10 @@ const USER_COLUMNS: &str = "name, password_hash, role, disabled, created_at_ns, 
 impl UserStore for SqliteStore {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         user.validate()?;
+        let fail =
+            |e| Error::database(self.doing(format_args!("creating user {:?}", user.name)), e);
         let now = now_nanos();
+        let mut tx = self.write().await.map_err(fail)?;
         let inserted = sqlx::query(
             "INSERT INTO users (name, password_hash, role, disabled, created_at_ns, updated_at_ns) \
              VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING",
@@ -410,16 +494,15 @@ impl UserStore for SqliteStore {
         .bind(user.role.as_str())
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx.tx)
         .await
-        .map_err(|e| {
-            Error::database(self.doing(format_args!("creating user {:?}", user.name)), e)
-        })?;
+        .map_err(fail)?;
         if inserted.rows_affected() == 0 {
             return Err(Error::UserExists {
                 name: user.name.clone(),
             });
         }
+        tx.commit().await.map_err(fail)?;
         UserRow {
             name: user.name.clone(),
             password_hash: user.password_hash.clone(),
@@ -456,6 +539,9 @@ impl UserStore for SqliteStore {
     }
 
     async fn update_user(&self, name: &str, update: &UserUpdate) -> Result<User> {
+        update.validate()?;
+        let fail = |e| Error::database(self.doing(format_args!("updating user {name:?}")), e);
+        let mut tx = self.write().await.map_err(fail)?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "UPDATE users SET password_hash = COALESCE(?, password_hash), role = COALESCE(?, role), \
              updated_at_ns = ? WHERE name = ? RETURNING {USER_COLUMNS}"
@@ -464,9 +550,10 @@ impl UserStore for SqliteStore {
         .bind(update.role.map(|r| r.as_str()))
         .bind(now_nanos())
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx.tx)
         .await
-        .map_err(|e| Error::database(self.doing(format_args!("updating user {name:?}")), e))?;
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
         row.ok_or_else(|| Error::UserNotFound {
             name: name.to_owned(),
         })?
@@ -474,15 +561,23 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<User> {
+        let fail = |e| {
+            Error::database(
+                self.doing(format_args!("setting the disabled flag of user {name:?}")),
+                e,
+            )
+        };
+        let mut tx = self.write().await.map_err(fail)?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "UPDATE users SET disabled = ?, updated_at_ns = ? WHERE name = ? RETURNING {USER_COLUMNS}"
         ))
         .bind(disabled)
         .bind(now_nanos())
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx.tx)
         .await
-        .map_err(|e| Error::database(self.doing(format_args!("setting the disabled flag of user {name:?}")), e))?;
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
         row.ok_or_else(|| Error::UserNotFound {
             name: name.to_owned(),
         })?
@@ -509,7 +604,7 @@ impl PipelineStore for SqliteStore {
         config: &str,
         origin: Option<&PipelineOrigin>,
     ) -> Result<PipelineRevision> {
-        check_config(target, config)?;
+        check_activation(target, config)?;
         let what = || self.doing(format_args!("activating a pipeline on target {target}"));
         let fail = |e| Error::database(what(), e);
         let target_text = target.to_string();
@@ -575,6 +670,7 @@ impl PipelineStore for SqliteStore {
     }
 
     async fn rollback(&self, target: &PipelineTarget) -> Result<PipelineRevision> {
+        target.validate()?;
         let what = || self.doing(format_args!("rolling back the pipeline of target {target}"));
         let fail = |e| Error::database(what(), e);
         let nothing = |reason| Error::NothingToRollBack {
@@ -591,7 +687,7 @@ impl PipelineStore for SqliteStore {
         .fetch_optional(&mut *tx.tx)
         .await
         .map_err(fail)?;
-        let active = active.ok_or_else(|| nothing(NO_ACTIVE))?;
+        let active = active.ok_or_else(|| nothing(RollbackGap::NoActivePipeline))?;
         let restore: Option<i64> = sqlx::query_scalar(
             "SELECT revision FROM pipeline_revisions WHERE target = ? AND revision < ? \
              AND state <> 'rolledBack' ORDER BY revision DESC LIMIT 1",
@@ -601,7 +697,7 @@ impl PipelineStore for SqliteStore {
         .fetch_optional(&mut *tx.tx)
         .await
         .map_err(fail)?;
-        let restore = restore.ok_or_else(|| nothing(NO_EARLIER))?;
+        let restore = restore.ok_or_else(|| nothing(RollbackGap::NoEarlierPipeline))?;
         sqlx::query(
             "UPDATE pipeline_revisions SET state = 'rolledBack', updated_at_ns = ? \
              WHERE target = ? AND revision = ?",
@@ -624,5 +720,112 @@ impl PipelineStore for SqliteStore {
         .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         row.decode()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use phoenix_core::experiment::{EventKind, ExperimentSpec};
+
+    use super::*;
+    use crate::user::Role;
+
+    fn experiment(name: &str) -> Experiment {
+        let spec: ExperimentSpec = serde_json::from_str(&format!(
+            r#"{{"name": "{name}", "owner": "alice",
+                "baseline": {{"template": "process-baseline-v1"}},
+                "candidate": {{"template": "process-topk-v1"}}}}"#
+        ))
+        .unwrap();
+        Experiment::new(spec)
+    }
+
+    async fn create(store: &SqliteStore, name: &str) -> Experiment {
+        let experiment = experiment(name);
+        let event = experiment.event("alice", EventKind::Created, "created");
+        store.create(&experiment, &event).await.unwrap();
+        experiment
+    }
+
+    /// Every kind of write waits for this process's write turn: none of them may reach the
+    /// database while another writer of the process holds it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_write_takes_the_write_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("turns.db"))
+            .await
+            .unwrap();
+        let updated = create(&store, "updated").await;
+        let deleted = create(&store, "deleted").await;
+        let user = NewUser {
+            name: "bob".into(),
+            password_hash: "hash".into(),
+            role: Role::Viewer,
+        };
+        store.create_user(&user).await.unwrap();
+        let rolled: PipelineTarget = "k8s/rolled".parse().unwrap();
+        store.activate(&rolled, "# 1", None).await.unwrap();
+        store.activate(&rolled, "# 2", None).await.unwrap();
+
+        let turn = Arc::clone(&store.writer).lock_owned().await;
+        let mut writes = Vec::new();
+        macro_rules! write {
+            ($name:literal, |$s:ident| $body:expr) => {{
+                let $s = store.clone();
+                writes.push((
+                    $name,
+                    tokio::spawn(async move { $body.map(drop).map_err(|e| e.to_string()) }),
+                ));
+            }};
+        }
+        let fresh = experiment("fresh");
+        write!("create", |s| s
+            .create(&fresh, &fresh.event("alice", EventKind::Created, "created"))
+            .await);
+        let mut edited = updated.clone();
+        edited.spec.description = "edited".into();
+        write!("update", |s| s
+            .update(&edited, &edited.event("alice", EventKind::Updated, "edit"))
+            .await);
+        let note = updated.event("alice", EventKind::Updated, "note");
+        write!("append_event", |s| s.append_event(&note).await);
+        let doomed = deleted.id.clone();
+        write!("delete", |s| s.delete(&doomed).await);
+        let carol = NewUser {
+            name: "carol".into(),
+            ..user.clone()
+        };
+        write!("create_user", |s| s.create_user(&carol).await);
+        let update = UserUpdate {
+            role: Some(Role::Admin),
+            ..UserUpdate::default()
+        };
+        write!("update_user", |s| s.update_user("bob", &update).await);
+        write!("set_user_disabled", |s| s
+            .set_user_disabled("bob", true)
+            .await);
+        write!("activate", |s| s
+            .activate(&PipelineTarget::Local, "# local", None)
+            .await);
+        write!("rollback", |s| s.rollback(&rolled).await);
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (name, write) in &writes {
+            assert!(
+                !write.is_finished(),
+                "{name} finished while another writer held the write turn"
+            );
+        }
+        drop(turn);
+        for (name, write) in writes {
+            let done = tokio::time::timeout(Duration::from_secs(30), write)
+                .await
+                .unwrap_or_else(|_| panic!("{name} did not finish"))
+                .unwrap();
+            assert_eq!(done, Ok(()), "{name}");
+        }
+        assert!(store.user("carol").await.is_ok());
+        assert!(store.user("bob").await.unwrap().disabled);
+        assert_eq!(store.user("bob").await.unwrap().role, Role::Admin);
     }
 }

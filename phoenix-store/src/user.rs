@@ -109,9 +109,10 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// Checks the name; the store refuses what fails here.
+    /// Checks the name and the password hash; the store refuses what fails here.
     pub fn validate(&self) -> Result<()> {
-        validate_name(&self.name)
+        validate_name(&self.name)?;
+        validate_password_hash(&self.password_hash)
     }
 }
 
@@ -133,6 +134,15 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
     /// A new role.
     pub role: Option<Role>,
+}
+
+impl UserUpdate {
+    /// Checks the new password hash, if any; the store refuses what fails here.
+    pub fn validate(&self) -> Result<()> {
+        self.password_hash
+            .as_deref()
+            .map_or(Ok(()), validate_password_hash)
+    }
 }
 
 impl fmt::Debug for UserUpdate {
@@ -165,6 +175,18 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
     if name.trim() != name {
         return invalid("starts or ends with a space");
+    }
+    Ok(())
+}
+
+/// Checks a password hash: any text without a NUL character (which PostgreSQL text cannot
+/// store). The hash itself is not shown in the error.
+pub fn validate_password_hash(hash: &str) -> Result<()> {
+    if hash.contains('\0') {
+        return Err(Error::InvalidUser {
+            field: "password_hash",
+            message: "contains a NUL character, which cannot be stored".to_owned(),
+        });
     }
     Ok(())
 }
@@ -229,5 +251,29 @@ mod tests {
             assert!(err.to_string().starts_with("invalid user name"), "{err}");
         }
         assert!(validate_name(&"a".repeat(MAX_USER_NAME_LEN + 1)).is_err());
+        assert!(validate_name("al\0ice").is_err());
+    }
+
+    #[test]
+    fn password_hashes_without_nul_are_accepted() {
+        assert!(validate_password_hash("$argon2id$v=19$abc").is_ok());
+        let err = validate_password_hash("secret\0hash").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidUser {
+                    field: "password_hash",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("secret"), "{err}");
+        let update = UserUpdate {
+            password_hash: Some("a\0b".into()),
+            role: None,
+        };
+        assert!(update.validate().is_err());
+        assert!(UserUpdate::default().validate().is_ok());
     }
 }

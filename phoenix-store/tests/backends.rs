@@ -2,8 +2,9 @@
 //! to each: schema checks, pragmas, reopening.
 //!
 //! PostgreSQL tests need a server: set `PHOENIX_TEST_POSTGRES_URL` (see `docs/store.md`).
-//! Without it they print why they are skipped and pass. Each PostgreSQL test works in a
-//! fresh schema of its own, dropped when it passes.
+//! Without it they print why they are skipped and pass, unless `PHOENIX_REQUIRE_POSTGRES=1`
+//! is set (as `.ci/postgres.sh` does), which makes them fail instead. Each PostgreSQL test
+//! works in a fresh schema of its own, dropped when it passes.
 
 // Test fixtures unwrap: a panic is the right failure here.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
@@ -20,6 +21,8 @@ use tempfile::TempDir;
 
 /// The variable that names the PostgreSQL server for tests.
 const POSTGRES_URL_VAR: &str = "PHOENIX_TEST_POSTGRES_URL";
+/// Set to `1`, PostgreSQL tests without a server fail instead of being skipped.
+const REQUIRE_POSTGRES_VAR: &str = "PHOENIX_REQUIRE_POSTGRES";
 
 /// A store to test, and what to clean up afterwards.
 pub struct Fixture {
@@ -69,17 +72,46 @@ async fn sqlite() -> Option<Fixture> {
     })
 }
 
-/// The PostgreSQL server's URL, or `None` after saying why the test is skipped.
+/// The PostgreSQL server's URL, or `None` after saying why the test is skipped. Panics
+/// when no URL is set but a server is required.
 fn postgres_url() -> Option<String> {
-    match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
+    let url = std::env::var(POSTGRES_URL_VAR).ok();
+    let require = std::env::var(REQUIRE_POSTGRES_VAR).ok();
+    match postgres_decision(url, require.as_deref()) {
+        Ok(url) => url,
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
+/// What a PostgreSQL test does with the environment: run against the URL, skip (after
+/// saying why), or fail because a server is required and none is named.
+fn postgres_decision(url: Option<String>, require: Option<&str>) -> Result<Option<String>, String> {
+    match url {
+        Some(url) if !url.is_empty() => Ok(Some(url)),
+        _ if require.is_some_and(|r| r.trim() == "1") => Err(format!(
+            "{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set: the PostgreSQL tests \
+             must not be skipped (did postgres_start from .ci/postgres.sh run?)"
+        )),
         _ => {
             eprintln!(
                 "skipped: {POSTGRES_URL_VAR} is not set, so there is no PostgreSQL server to test \
                  against (bash .ci/run starts one; see docs/store.md)"
             );
-            None
+            Ok(None)
         }
+    }
+}
+
+#[test]
+fn postgres_tests_skip_only_when_no_server_is_required() {
+    let url = || Some("postgres://phoenix@127.0.0.1:5432/phoenix_test".to_owned());
+    assert_eq!(postgres_decision(url(), None), Ok(url()));
+    assert_eq!(postgres_decision(url(), Some("1")), Ok(url()));
+    assert_eq!(postgres_decision(None, None), Ok(None));
+    assert_eq!(postgres_decision(Some(String::new()), Some("0")), Ok(None));
+    for url in [None, Some(String::new())] {
+        let err = postgres_decision(url, Some("1")).unwrap_err();
+        assert!(err.contains(POSTGRES_URL_VAR), "{err}");
     }
 }
 
@@ -230,6 +262,96 @@ mod sqlite_file {
         );
     }
 
+    /// A database in rollback-journal mode, as another tool or an older build might leave
+    /// it, with a migration newer than this build: opening refuses it before changing a
+    /// byte — in particular, before switching it to WAL.
+    #[tokio::test]
+    async fn a_too_new_schema_is_refused_before_the_file_is_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future-delete-mode.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        for sql in [
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+             checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (1, 'initial', 1, x'00', 0), (9999, 'from the future', 1, x'00', 0)",
+            "CREATE TABLE future_things (id INTEGER PRIMARY KEY)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let before = std::fs::read(&path).unwrap();
+        let files_before = files_in(dir.path());
+
+        let err = SqliteStore::open(&path).await.unwrap_err();
+        assert!(
+            matches!(err, Error::SchemaTooNew { found: 9999, .. }),
+            "{err}"
+        );
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the database file was changed"
+        );
+        assert_eq!(files_in(dir.path()), files_before, "files were added");
+    }
+
+    fn files_in(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Processes starting together on a new file must not race in the migrator: each of
+    /// several concurrent opens succeeds, and the migrations are applied once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_opens_of_a_new_file_all_succeed() {
+        const ROUNDS: usize = 8;
+        const OPENERS: usize = 4;
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..ROUNDS {
+            let path = dir.path().join(format!("fresh-{round}.db"));
+            let barrier = Arc::new(tokio::sync::Barrier::new(OPENERS));
+            let mut openers = Vec::new();
+            for _ in 0..OPENERS {
+                let path = path.clone();
+                let barrier = Arc::clone(&barrier);
+                openers.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    SqliteStore::open(&path).await
+                }));
+            }
+            let mut stores = Vec::new();
+            for opener in openers {
+                match opener.await.unwrap() {
+                    Ok(store) => stores.push(store),
+                    Err(err) => panic!("round {round}: {}", contract::chain(&err)),
+                }
+            }
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+                .fetch_all(stores[0].pool())
+                .await
+                .unwrap();
+            assert_eq!(applied, [1], "round {round}");
+            for store in &stores {
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(mode, "wal", "round {round}");
+                assert_eq!(store.user_count().await.unwrap(), 0);
+                store.close().await;
+            }
+        }
+    }
+
     /// The schema and the applied migrations.
     async fn schema_of(pool: &sqlx::SqlitePool) -> (Vec<String>, Vec<i64>) {
         let schema =
@@ -271,6 +393,29 @@ mod postgres_server {
         };
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(pg.pool())
+            .await
+            .unwrap();
+    }
+
+    /// A schema named by a reserved word is quoted wherever it is written into SQL.
+    #[tokio::test]
+    async fn a_schema_named_by_a_reserved_word_works() {
+        let Some(url) = postgres_url() else { return };
+        let options = PostgresOptions {
+            schema: Some("user".to_owned()),
+            ..PostgresOptions::default()
+        };
+        let store = PostgresStore::connect_with(&url, &options).await.unwrap();
+        let experiment = contract::create(&store.clone().into(), "reserved", "alice").await;
+        let schema: String =
+            sqlx::query_scalar("SELECT table_schema::TEXT FROM information_schema.tables WHERE table_name = 'experiments' AND table_schema = current_schema()")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(schema, "user");
+        assert_eq!(store.get(&experiment.id).await.unwrap(), experiment);
+        sqlx::query("DROP SCHEMA \"user\" CASCADE")
+            .execute(store.pool())
             .await
             .unwrap();
     }

@@ -4,7 +4,7 @@
 // Test fixtures unwrap: a panic is the right failure here.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,19 @@ fn spec(name: &str) -> ExperimentSpec {
             "candidate": {{"template": "process-topk-v1"}}}}"#
     ))
     .unwrap()
+}
+
+/// The messages of `error` and every source below it, joined with `: `: the driver's reason
+/// is a source, not part of the message.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -82,9 +95,17 @@ async fn a_killed_writer_loses_no_committed_write() {
         .args(["--test-threads", "1"])
         .env(CHILD_DB_VAR, &path)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The child's stderr, read on the side so that a full pipe never blocks it, and shown
+    // when the child fails.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     // Reported commits: id -> the highest version reported for it.
@@ -108,7 +129,14 @@ async fn a_killed_writer_loses_no_committed_write() {
             }
         }
     }
-    assert_eq!(seen, COMMITS_BEFORE_KILL, "the writer stopped early");
+    if seen < COMMITS_BEFORE_KILL {
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        panic!(
+            "the writer stopped early after {seen} commits ({status}); its stderr:\n{}",
+            stderr.join().unwrap()
+        );
+    }
     // SIGKILL, while the other tasks are in the middle of their writes.
     child.kill().unwrap();
     // What the writer printed before it died was committed too.
@@ -121,10 +149,11 @@ async fn a_killed_writer_loses_no_committed_write() {
         }
     }
     let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
     assert_eq!(
         status.signal(),
         Some(9),
-        "the writer was not killed: {status}"
+        "the writer was not killed: {status}; its stderr:\n{stderr}"
     );
 
     let store = SqliteStore::open(&path).await.unwrap();
@@ -174,9 +203,12 @@ async fn a_file_that_is_not_a_database_is_a_clear_error() {
         ),
         "{err}"
     );
-    let message = err.to_string();
+    let message = chain(&err);
     eprintln!("{message}");
-    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("file is not a database"), "{message}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
@@ -213,9 +245,12 @@ async fn a_database_with_damaged_pages_is_a_clear_error() {
     std::fs::write(&path, &bytes).unwrap();
 
     let err = SqliteStore::open(&path).await.unwrap_err();
-    let message = err.to_string();
+    let message = chain(&err);
     eprintln!("{message}");
-    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("malformed"), "{message}");
 }
 
@@ -244,10 +279,11 @@ async fn unsupported_and_malformed_urls_are_clear_errors() {
         "phoenix.db",
         "",
         "redis://x",
+        "host=127.0.0.1 user=phoenix password=hunter2",
     ] {
         let err = phoenix_store::open(url).await.unwrap_err();
         assert!(matches!(err, Error::UnsupportedUrl { .. }), "{url}: {err}");
-        let message = err.to_string();
+        let message = chain(&err);
         eprintln!("{message}");
         assert!(
             message.contains("sqlite://") && message.contains("postgres://"),
@@ -261,10 +297,18 @@ async fn unsupported_and_malformed_urls_are_clear_errors() {
         "postgres://u:hunter2@127.0.0.1/db?connect_timeout=never",
         "postgres://u:hunter2@127.0.0.1:notaport/db",
         "postgres://u:hunter2@127.0.0.1/db?sslmode=sometimes",
+        "postgres:u:hunter2@127.0.0.1/db",
+        "postgres://u:hun/ter2@127.0.0.1/db",
+        "postgres://u:hun/ter2@127.0.0.1:notaport/db",
     ] {
         let err = phoenix_store::open(url).await.unwrap_err();
         assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let message = chain(&err);
+        eprintln!("{message}");
+        assert!(
+            !message.contains("hunter2") && !message.contains("ter2"),
+            "{message}"
+        );
     }
 }
 
@@ -291,7 +335,7 @@ async fn an_unreachable_postgres_is_a_clear_error() {
         ),
         "{err}"
     );
-    let message = err.to_string();
+    let message = chain(&err);
     eprintln!("{message}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(message.contains("refused"), "{message}");
@@ -312,7 +356,7 @@ async fn a_postgres_that_never_answers_times_out() {
         "{waited:?}"
     );
     assert!(matches!(err, Error::Open { .. }), "{err}");
-    let message = err.to_string();
+    let message = chain(&err);
     eprintln!("{message}");
     assert!(message.contains("no answer"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");

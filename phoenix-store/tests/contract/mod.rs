@@ -12,8 +12,8 @@ use phoenix_core::measurement::VariantRole;
 use phoenix_core::phase::{Phase, PhaseEvent};
 use phoenix_core::store::{Cursor, ExperimentStore, ListQuery, MAX_PAGE_SIZE};
 use phoenix_store::{
-    Error, NewUser, PipelineOrigin, PipelineStore, PipelineTarget, RevisionState, Role, Store,
-    UserStore, UserUpdate,
+    Error, NewUser, PipelineOrigin, PipelineStore, PipelineTarget, RevisionState, Role,
+    RollbackGap, Store, UserStore, UserUpdate,
 };
 
 /// Instantiates every contract test for one backend. `$fixture` is an async fn returning
@@ -37,6 +37,9 @@ macro_rules! contract_suite {
             page_size_is_clamped_to_the_maximum,
             users_are_created_read_updated_and_disabled,
             pipelines_activate_and_roll_back,
+            an_unstorable_target_is_refused_before_anything_is_written,
+            nul_characters_are_refused_naming_the_field,
+            a_cursor_outside_the_storable_range_is_refused,
             concurrent_creates_of_one_id_admit_exactly_one,
             concurrent_activations_get_distinct_revisions,
             concurrent_updates_all_land_exactly_once,
@@ -52,6 +55,18 @@ macro_rules! contract_suite {
             }
         )*
     };
+}
+
+/// The messages of `error` and every source below it, joined with `: `.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text
 }
 
 /// A spec with this name and owner.
@@ -649,7 +664,16 @@ pub async fn pipelines_activate_and_roll_back(store: Arc<Store>) {
     assert_eq!(store.active(&local).await.unwrap(), None);
     assert!(store.history(&local).await.unwrap().is_empty());
     let err = store.rollback(&local).await.unwrap_err();
-    assert!(matches!(err, Error::NothingToRollBack { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NothingToRollBack {
+                reason: RollbackGap::NoActivePipeline,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store.activate(&local, "  \n", None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidPipeline { .. }), "{err}");
 
@@ -696,7 +720,16 @@ pub async fn pipelines_activate_and_roll_back(store: Arc<Store>) {
     assert_eq!(restored.config, configs[1]);
     assert_eq!(store.rollback(&local).await.unwrap().revision, 1);
     let err = store.rollback(&local).await.unwrap_err();
-    assert!(matches!(err, Error::NothingToRollBack { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NothingToRollBack {
+                reason: RollbackGap::NoEarlierPipeline,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(store.active(&local).await.unwrap().unwrap().revision, 1);
 
     // A new activation supersedes 1; rolling it back restores 1, skipping the rolled-back.
@@ -732,6 +765,170 @@ pub async fn pipelines_activate_and_roll_back(store: Arc<Store>) {
         (other[0].revision, other[0].state),
         (1, RevisionState::Active)
     );
+}
+
+/// A Kubernetes namespace built in code is not checked by the type; a store must refuse one
+/// that could not be read back, rather than commit a revision that breaks every later read.
+pub async fn an_unstorable_target_is_refused_before_anything_is_written(store: Arc<Store>) {
+    for namespace in ["Bad/NS", "", "-x", "under_score"] {
+        let bad = PipelineTarget::Kubernetes {
+            namespace: namespace.to_owned(),
+        };
+        let err = store
+            .activate(&bad, "receivers: {}", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidTarget { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&format!("k8s/{namespace}")),
+            "{err}"
+        );
+        let err = store.rollback(&bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidTarget { .. }), "{err}");
+        assert_eq!(store.active(&bad).await.unwrap(), None);
+        assert!(store.history(&bad).await.unwrap().is_empty());
+    }
+    // The refusal left the store usable, and revisions still number from 1.
+    let good = PipelineTarget::Kubernetes {
+        namespace: "good-ns".to_owned(),
+    };
+    let revision = store.activate(&good, "receivers: {}", None).await.unwrap();
+    assert_eq!(revision.revision, 1);
+    assert_eq!(store.active(&good).await.unwrap(), Some(revision));
+}
+
+/// PostgreSQL text cannot hold NUL; every backend refuses it up front, naming the field,
+/// instead of one of them failing in the driver.
+pub async fn nul_characters_are_refused_naming_the_field(store: Arc<Store>) {
+    for (field, name, owner) in [("name", "we\0b", "alice"), ("owner", "web", "al\0ice")] {
+        let experiment = Experiment::new(spec(name, owner));
+        let event = experiment.event("alice", EventKind::Created, "created");
+        let err = store.create(&experiment, &event).await.unwrap_err();
+        assert!(matches!(err, CoreError::Store { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("{field} ")) && message.contains("NUL"),
+            "{message}"
+        );
+        assert!(matches!(
+            store.get(&experiment.id).await,
+            Err(CoreError::NotFound { .. })
+        ));
+    }
+    let experiment = create(&store, "nul-checks", "alice").await;
+    let mut renamed = experiment.clone();
+    renamed.spec.name = "nul\0".into();
+    let err = store
+        .update(
+            &renamed,
+            &renamed.event("alice", EventKind::Updated, "rename"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("name "), "{err}");
+    let err = store
+        .append_event(&experiment.event("ali\0ce", EventKind::Updated, "note"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("event actor"), "{err}");
+    assert_eq!(store.get(&experiment.id).await.unwrap(), experiment);
+    assert_eq!(store.events(&experiment.id).await.unwrap().len(), 1);
+    // Listing by a name or owner with NUL matches nothing, on every backend alike.
+    for query in [
+        ListQuery {
+            owner: Some("al\0ice".into()),
+            ..ListQuery::default()
+        },
+        ListQuery {
+            name_prefix: Some("nul\0".into()),
+            ..ListQuery::default()
+        },
+    ] {
+        assert!(store.list(&query).await.unwrap().items.is_empty());
+    }
+
+    let user = |name: &str, hash: &str| NewUser {
+        name: name.to_owned(),
+        password_hash: hash.to_owned(),
+        role: Role::Viewer,
+    };
+    let err = store.create_user(&user("b\0b", "hash")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidUser { field: "name", .. }),
+        "{err}"
+    );
+    let err = store
+        .create_user(&user("bob", "secret\0hash"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidUser {
+                field: "password_hash",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("secret"), "{err}");
+    assert_eq!(store.user_count().await.unwrap(), 0);
+    store.create_user(&user("bob", "hash")).await.unwrap();
+    let rehash = UserUpdate {
+        password_hash: Some("new\0hash".into()),
+        ..UserUpdate::default()
+    };
+    let err = store.update_user("bob", &rehash).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidUser {
+                field: "password_hash",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.user("bob").await.unwrap().password_hash, "hash");
+    for result in [
+        store.user("b\0b").await,
+        store.update_user("b\0b", &UserUpdate::default()).await,
+        store.set_user_disabled("b\0b", true).await,
+    ] {
+        assert!(
+            matches!(&result, Err(Error::UserNotFound { .. })),
+            "{result:?}"
+        );
+    }
+
+    let local = PipelineTarget::Local;
+    let err = store
+        .activate(&local, "receivers: {}\0", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidPipeline { .. }), "{err}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert_eq!(store.active(&local).await.unwrap(), None);
+}
+
+/// A cursor whose time no database can compare is refused by every backend alike.
+pub async fn a_cursor_outside_the_storable_range_is_refused(store: Arc<Store>) {
+    let kept = create(&store, "kept", "alice").await;
+    for year in [1500, 2300] {
+        let query = ListQuery {
+            after: Some(Cursor {
+                created_at: Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).unwrap(),
+                id: kept.id.clone(),
+            }),
+            ..ListQuery::default()
+        };
+        let err = store.list(&query).await.unwrap_err();
+        assert!(matches!(err, CoreError::Store { .. }), "{err}");
+        assert!(
+            err.to_string().contains("outside the storable range"),
+            "{err}"
+        );
+    }
 }
 
 pub async fn concurrent_creates_of_one_id_admit_exactly_one(store: Arc<Store>) {
