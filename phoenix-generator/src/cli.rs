@@ -11,7 +11,7 @@ use phoenix_generator::catalog::{self, Parameters, TemplateId};
 use phoenix_generator::config::Config;
 use phoenix_generator::gitops::{Commit, GitOpsRepo};
 use phoenix_generator::kubernetes::ConfigMap;
-use phoenix_generator::predict::{PredictOptions, Workload, predict};
+use phoenix_generator::predict::{self, PredictOptions, Workload, predict};
 use phoenix_generator::validate::{ValidateOptions, has_errors, validate, validate_pair};
 use serde_json::{Map, Value};
 
@@ -123,7 +123,7 @@ enum Command {
         /// Simulator seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Scrapes to simulate.
+        /// Snapshots to simulate, at the faster of the two configs' collection intervals.
         #[arg(long, default_value_t = 60)]
         scrapes: usize,
         /// Critical process name pattern (regex); repeatable. Default: the template's
@@ -305,6 +305,15 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
             critical,
             output,
         } => {
+            if config.is_some() && (!params.param.is_empty() || params.params_file.is_some()) {
+                return Err(Failure::Usage(
+                    "--param and --params-file apply to --template only".to_owned(),
+                ));
+            }
+            if scrapes == 0 {
+                return Err(Failure::Failed("--scrapes must be at least 1".to_owned()));
+            }
+            check_critical(&critical)?;
             let (candidate, template_critical) = match (&config, &template) {
                 (Some(path), _) => (read_config(path)?, Vec::new()),
                 (None, Some(name)) => {
@@ -318,11 +327,6 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
                     ));
                 }
             };
-            if config.is_some() && (!params.param.is_empty() || params.params_file.is_some()) {
-                return Err(Failure::Usage(
-                    "--param and --params-file apply to --template only".to_owned(),
-                ));
-            }
             let baseline = match &baseline {
                 Some(path) => read_config(path)?,
                 None => catalog::render(TemplateId::Baseline, &Map::new())?,
@@ -339,10 +343,22 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
                         phoenix_sim::Profile::preset_named(profile)
                             .map_err(|e| Failure::Usage(e.to_string()))?
                     };
-                    if scrapes == 0 {
-                        return Err(Failure::Usage("--scrapes must be at least 1".to_owned()));
-                    }
-                    Workload::from_profile(&profile, seed, scrapes)?
+                    // Simulate at the faster of the two collection intervals; the slower
+                    // variant skips the snapshots in between.
+                    let every = [
+                        predict::collection_interval(&candidate),
+                        predict::collection_interval(&baseline),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(std::time::Duration::from_secs(10));
+                    let sim = phoenix_sim::SimConfig {
+                        seed,
+                        scrape_interval: every,
+                        ..phoenix_sim::SimConfig::default()
+                    };
+                    Workload::from_simulation(&profile, sim, scrapes)?
                 }
                 (None, None) => {
                     return Err(Failure::Usage("give --recording or --profile".to_owned()));
@@ -354,7 +370,7 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
                 critical.into_iter().map(CriticalProcess::name).collect()
             };
             let matcher = CriticalMatcher::new(&critical)
-                .map_err(|e| Failure::Usage(format!("--critical: {e}")))?;
+                .map_err(|e| Failure::Failed(format!("--critical: {e}")))?;
             let options = PredictOptions {
                 critical: matcher,
                 ..PredictOptions::default()
@@ -563,6 +579,15 @@ fn parameters(args: &ParamArgs) -> Result<Map<String, Value>, Failure> {
     Ok(map)
 }
 
+/// Checks `--critical` patterns as catalog patterns are checked (an invalid value: exit 1).
+fn check_critical(patterns: &[String]) -> Result<(), Failure> {
+    for (i, pattern) in patterns.iter().enumerate() {
+        catalog::pattern::check_portable(pattern)
+            .map_err(|why| Failure::Failed(format!("--critical[{i}] `{pattern}`: {why}")))?;
+    }
+    Ok(())
+}
+
 fn validate_command(
     path: &Path,
     critical: Vec<String>,
@@ -570,11 +595,7 @@ fn validate_command(
     output: Format,
     out: &mut impl Write,
 ) -> Result<ExitCode, Failure> {
-    for (i, pattern) in critical.iter().enumerate() {
-        if let Err(e) = regex::Regex::new(pattern) {
-            return Err(Failure::Usage(format!("--critical[{i}] `{pattern}`: {e}")));
-        }
-    }
+    check_critical(&critical)?;
     let config = read_config(path)?;
     let mut problems = validate(&config, &ValidateOptions::with_critical_names(critical));
     if let Some(other) = alongside {

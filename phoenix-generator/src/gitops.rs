@@ -152,6 +152,7 @@ impl GitOpsRepo {
     }
 
     fn write(&self, relative: &Path, text: &str) -> Result<()> {
+        self.refuse_symlinks(relative)?;
         let path = self.root.join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| Error::Io {
@@ -160,6 +161,38 @@ impl GitOpsRepo {
             })?;
         }
         std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+    }
+
+    /// Refuses a path whose existing components below the root (the file included) are
+    /// symbolic links, so that nothing is written outside the working tree.
+    fn refuse_symlinks(&self, relative: &Path) -> Result<()> {
+        let mut path = self.root.clone();
+        for component in relative.components() {
+            match component {
+                std::path::Component::Normal(part) => path.push(part),
+                _ => {
+                    return Err(Error::Config {
+                        path: relative.display().to_string(),
+                        message: "the path must be relative and plain".to_owned(),
+                    });
+                }
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(Error::Config {
+                        path: relative.display().to_string(),
+                        message: format!(
+                            "{} is a symbolic link; refusing to write through it",
+                            path.display()
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
+        Ok(())
     }
 
     /// Stages `files` and commits them with `message`; nothing is committed when they did not
@@ -181,7 +214,19 @@ impl GitOpsRepo {
         }
         let mut commit = vec!["commit", "--quiet", "-m", message.as_str(), "--"];
         commit.extend(paths.iter().map(String::as_str));
-        self.git(&commit)?;
+        if let Err(e) = self.git(&commit) {
+            // Leave the index as it was: unstage what was added.
+            let has_head = self.git_status(&["rev-parse", "--verify", "--quiet", "HEAD"]);
+            let mut unstage = if matches!(has_head, Ok(true)) {
+                vec!["reset", "--quiet", "--"]
+            } else {
+                vec!["rm", "--cached", "--quiet", "--ignore-unmatch", "--"]
+            };
+            unstage.extend(paths.iter().map(String::as_str));
+            // The commit's error is what the user needs; a failing unstage adds nothing to it.
+            let _ = self.git(&unstage);
+            return Err(e);
+        }
         let hash = self.git(&["rev-parse", "HEAD"])?.trim().to_owned();
         Ok(Commit {
             hash: Some(hash),
@@ -249,11 +294,11 @@ fn git_error(args: &[&str], output: &std::process::Output) -> Error {
     }
 }
 
-/// A path segment chosen by the user: lowercase letters, digits, `.`, `_`, `-`; not `.`/`..`.
+/// A path segment chosen by the user: lowercase letters, digits, `.`, `_`, `-`; not starting
+/// with `.` (so neither `.`, `..` nor `.git`).
 fn check_segment(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
-        && value != "."
-        && value != ".."
+        && !value.starts_with('.')
         && value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
@@ -263,7 +308,7 @@ fn check_segment(field: &str, value: &str) -> Result<()> {
         Err(Error::Parameter {
             field: field.to_owned(),
             message: format!(
-                "`{value}` must be lowercase letters, digits, `.`, `_` or `-` (it becomes a directory name)"
+                "`{value}` must be lowercase letters, digits, `.`, `_` or `-`, not starting with `.` (it becomes a directory name)"
             ),
         })
     }
@@ -325,6 +370,50 @@ mod tests {
         assert!(promoted.hash.is_some());
         assert!(repo.root().join("targets/prod-nodes/active.yaml").exists());
         assert!(repo.promote("../etc", &candidate).is_err());
+    }
+
+    #[test]
+    fn refuses_hidden_segments_and_symlinks() {
+        let (_dir, repo) = repo();
+        let candidate = rendered(TemplateId::Baseline, "candidate");
+        for bad in [".git", ".hidden", ".", ".."] {
+            let err = repo.promote(bad, &candidate).unwrap_err().to_string();
+            assert!(err.contains("target"), "{bad}: {err}");
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.root().join("targets")).unwrap();
+        let err = repo.promote("prod", &candidate).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        // A link deeper down is refused too.
+        std::fs::remove_file(repo.root().join("targets")).unwrap();
+        std::fs::create_dir_all(repo.root().join("targets")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.root().join("targets/prod")).unwrap();
+        assert!(repo.promote("prod", &candidate).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_the_index_as_it_was() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, repo) = repo();
+        let candidate = rendered(TemplateId::Baseline, "candidate");
+        let hook = repo.root().join(".git/hooks/pre-commit");
+        std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+        std::fs::write(&hook, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(repo.promote("prod", &candidate).is_err());
+        let staged = repo.git(&["diff", "--cached", "--name-only"]).unwrap();
+        assert_eq!(staged.trim(), "", "still staged: {staged}");
+        // With a first commit in place, the reset path is taken.
+        std::fs::remove_file(&hook).unwrap();
+        repo.promote("prod", &candidate).unwrap();
+        std::fs::write(&hook, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let other = rendered(TemplateId::TopK, "candidate");
+        assert!(repo.promote("prod", &other).is_err());
+        let staged = repo.git(&["diff", "--cached", "--name-only"]).unwrap();
+        assert_eq!(staged.trim(), "", "still staged: {staged}");
     }
 
     #[test]

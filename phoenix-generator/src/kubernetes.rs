@@ -62,6 +62,36 @@ pub fn config_map_name(rendered: &Rendered) -> String {
     )
 }
 
+/// What a redacted header value reads in the parameters annotation.
+const REDACTED: &str = "***";
+
+/// Replaces every `otlpHeaders` value with [`REDACTED`], except one that is a single
+/// `${...}` reference (the secret stays in the environment, so the reference is safe to keep).
+fn redact_headers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "otlpHeaders"
+                    && let serde_json::Value::Object(headers) = v
+                {
+                    for header in headers.values_mut() {
+                        let reference = header.as_str().is_some_and(|s| {
+                            s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1
+                        });
+                        if !reference {
+                            *header = serde_json::Value::String(REDACTED.to_owned());
+                        }
+                    }
+                } else {
+                    redact_headers(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_headers),
+        _ => {}
+    }
+}
+
 impl ConfigMap {
     /// The ConfigMap for a rendered template, labelled with template, experiment, variant and
     /// collector release.
@@ -84,11 +114,13 @@ impl ConfigMap {
                 common.collector_release.to_owned(),
             ),
         ]);
-        let parameters =
-            serde_json::to_string(&rendered.parameters).map_err(|e| Error::Config {
+        let mut parameters =
+            serde_json::to_value(&rendered.parameters).map_err(|e| Error::Config {
                 path: "parameters".to_owned(),
                 message: e.to_string(),
             })?;
+        redact_headers(&mut parameters);
+        let parameters = parameters.to_string();
         Ok(Self {
             api_version: "v1".to_owned(),
             kind: "ConfigMap".to_owned(),
@@ -148,5 +180,41 @@ mod tests {
         assert_eq!(back.metadata.labels[TEMPLATE_LABEL], "process-topk-v1");
         assert_eq!(back.metadata.labels[VARIANT_LABEL], "candidate");
         assert_eq!(back.config().unwrap(), rendered.config);
+    }
+
+    #[test]
+    fn header_values_are_redacted_in_the_annotation() {
+        let params = serde_json::json!({
+            "otlpEndpoint": "https://backend:4318",
+            "otlpHeaders": {
+                "Authorization": "Bearer s3cr3t-token",
+                "X-Api-Key": "${env:API_KEY}",
+            },
+        });
+        let rendered = render_template(TemplateId::Baseline, params.as_object().unwrap()).unwrap();
+        let cm = ConfigMap::for_rendered(&rendered, None).unwrap();
+        let annotation = &cm.metadata.annotations[PARAMETERS_ANNOTATION];
+        assert!(!annotation.contains("s3cr3t"), "{annotation}");
+        let value: serde_json::Value = serde_json::from_str(annotation).unwrap();
+        let mut found = Vec::new();
+        fn walk(v: &serde_json::Value, found: &mut Vec<serde_json::Value>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(h) = m.get("otlpHeaders") {
+                        found.push(h.clone());
+                    }
+                    m.values().for_each(|x| walk(x, found));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, found)),
+                _ => {}
+            }
+        }
+        walk(&value, &mut found);
+        assert_eq!(
+            found,
+            vec![serde_json::json!({"Authorization": "***", "X-Api-Key": "${env:API_KEY}"})]
+        );
+        // The config itself keeps the real value for the collector.
+        assert!(cm.data[CONFIG_KEY].contains("s3cr3t-token"));
     }
 }

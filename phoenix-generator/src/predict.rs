@@ -61,16 +61,32 @@ use crate::config::{ComponentId, ComponentKind, Config};
 use crate::emulator::{Emulator, ExporterOutput, point_key};
 use crate::{Error, Result};
 
-/// Snapshots to predict over.
+/// Snapshots to predict over: a recording held in memory, or a simulation run lazily, one
+/// snapshot at a time, each time [`Workload::snapshots`] is called (so a long simulation does
+/// not hold every snapshot in memory).
 #[derive(Debug, Clone, Default)]
 pub struct Workload {
-    snapshots: Vec<Snapshot>,
+    source: Source,
+}
+
+#[derive(Debug, Clone, Default)]
+enum Source {
+    #[default]
+    Empty,
+    Recorded(Vec<Snapshot>),
+    Simulated {
+        profile: Box<phoenix_sim::Profile>,
+        config: phoenix_sim::SimConfig,
+        scrapes: usize,
+    },
 }
 
 impl Workload {
     /// A workload of these snapshots.
     pub fn new(snapshots: Vec<Snapshot>) -> Self {
-        Self { snapshots }
+        Self {
+            source: Source::Recorded(snapshots),
+        }
     }
 
     /// Reads an OTLP JSON-lines recording: one `MetricsData` document per line, as the
@@ -111,7 +127,7 @@ impl Workload {
                 "the recording holds no snapshots".to_owned(),
             ));
         }
-        Ok(Self { snapshots })
+        Ok(Self::new(snapshots))
     }
 
     /// Runs a simulator profile for `scrapes` scrapes of 10 s with `seed`.
@@ -128,7 +144,8 @@ impl Workload {
     }
 
     /// Runs a simulator profile for `scrapes` scrapes with the given simulator settings (seed,
-    /// scrape interval, start time, metric selection).
+    /// scrape interval, start time, metric selection). The snapshots are produced lazily by
+    /// [`Workload::snapshots`].
     ///
     /// # Errors
     ///
@@ -138,25 +155,46 @@ impl Workload {
         config: phoenix_sim::SimConfig,
         scrapes: usize,
     ) -> Result<Self> {
-        let mut sim = phoenix_sim::Simulator::new(profile, config)
-            .map_err(|e| Error::Workload(e.to_string()))?;
-        let snapshots = (0..scrapes).map(|_| sim.next_snapshot().clone()).collect();
-        Ok(Self { snapshots })
+        // Checked here so that `snapshots` cannot fail later.
+        phoenix_sim::Simulator::new(profile, config).map_err(|e| Error::Workload(e.to_string()))?;
+        Ok(Self {
+            source: Source::Simulated {
+                profile: Box::new(profile.clone()),
+                config,
+                scrapes,
+            },
+        })
     }
 
     /// The snapshots in order.
-    pub fn snapshots(&self) -> impl Iterator<Item = Snapshot> + '_ {
-        self.snapshots.iter().cloned()
+    pub fn snapshots(&self) -> Box<dyn Iterator<Item = Snapshot> + '_> {
+        match &self.source {
+            Source::Empty => Box::new(std::iter::empty()),
+            Source::Recorded(snapshots) => Box::new(snapshots.iter().cloned()),
+            Source::Simulated {
+                profile,
+                config,
+                scrapes,
+            } => match phoenix_sim::Simulator::new(profile, *config) {
+                Ok(mut sim) => Box::new((0..*scrapes).map(move |_| sim.next_snapshot().clone())),
+                // Refused by `from_simulation` already, so never reached.
+                Err(_) => Box::new(std::iter::empty()),
+            },
+        }
     }
 
     /// How many scrapes the workload holds.
     pub fn len(&self) -> usize {
-        self.snapshots.len()
+        match &self.source {
+            Source::Empty => 0,
+            Source::Recorded(snapshots) => snapshots.len(),
+            Source::Simulated { scrapes, .. } => *scrapes,
+        }
     }
 
     /// Whether the workload is empty.
     pub fn is_empty(&self) -> bool {
-        self.snapshots.is_empty()
+        self.len() == 0
     }
 }
 
@@ -198,6 +236,13 @@ pub struct VariantFigures {
     /// Processes (executable name and pid) seen individually in the output in some scrapes
     /// and missing in others while still running.
     pub flapping_processes: usize,
+    /// Workload snapshots this variant scraped: with a collection interval longer than the
+    /// workload's, the snapshots in between are skipped.
+    pub scrapes: usize,
+    /// The config's `hostmetrics` `collection_interval` in seconds (collector default 60 when
+    /// unset); `None` when the config has no `hostmetrics` process scraper in a pipeline, in
+    /// which case every snapshot is taken.
+    pub collection_interval_seconds: Option<f64>,
 }
 
 /// Critical-process coverage of one scrape.
@@ -294,7 +339,23 @@ struct Tally {
     active_sum: usize,
     points: u64,
     bytes: u64,
-    presence: HashMap<(String, i64), Vec<bool>>,
+    presence: HashMap<(String, i64), Presence>,
+    /// Scrapes this variant took (its collection interval may skip workload snapshots).
+    scrapes: usize,
+}
+
+/// Output presence of one process, compared only between consecutive scrapes in which the
+/// process is in the input.
+#[derive(Debug, Clone, Copy)]
+struct Presence {
+    /// The last scrape (0-based) the process was in the input.
+    last_scrape: usize,
+    /// Whether it reached the output in that scrape.
+    last_seen: bool,
+    /// Whether it ever reached the output.
+    ever_seen: bool,
+    /// Changes of output presence between consecutive scrapes with the process in the input.
+    transitions: usize,
 }
 
 fn identity(attrs: &phoenix_core::telemetry::Attributes) -> Option<(String, i64)> {
@@ -312,10 +373,13 @@ impl Tally {
             points: 0,
             bytes: 0,
             presence: HashMap::new(),
+            scrapes: 0,
         }
     }
 
-    fn add(&mut self, scrape: usize, input: &Snapshot, out: Option<&ExporterOutput>) {
+    fn add(&mut self, input: &Snapshot, out: Option<&ExporterOutput>) {
+        let scrape = self.scrapes;
+        self.scrapes += 1;
         let seen: HashSet<(String, i64)> = out
             .map(|o| {
                 o.snapshot
@@ -327,12 +391,33 @@ impl Tally {
             .unwrap_or_default();
         for r in &input.resources {
             if let Some(id) = identity(&r.attributes) {
-                let row = self
-                    .presence
-                    .entry(id.clone())
-                    .or_insert_with(|| vec![false; scrape]);
-                row.resize(scrape, false);
-                row.push(seen.contains(&id));
+                let now = seen.contains(&id);
+                match self.presence.get_mut(&id) {
+                    Some(p) => {
+                        if p.last_scrape == scrape {
+                            // The same process twice in one scrape: seen if either is.
+                            p.last_seen |= now;
+                        } else {
+                            if p.last_scrape + 1 == scrape && p.last_seen != now {
+                                p.transitions += 1;
+                            }
+                            p.last_scrape = scrape;
+                            p.last_seen = now;
+                        }
+                        p.ever_seen |= now;
+                    }
+                    None => {
+                        self.presence.insert(
+                            id,
+                            Presence {
+                                last_scrape: scrape,
+                                last_seen: now,
+                                ever_seen: now,
+                                transitions: 0,
+                            },
+                        );
+                    }
+                }
             }
         }
         if let Some(o) = out {
@@ -348,13 +433,11 @@ impl Tally {
         let mut out: Vec<FlappingProcess> = self
             .presence
             .iter()
-            .filter_map(|((name, pid), row)| {
-                let transitions = row.windows(2).filter(|w| w[0] != w[1]).count();
-                (transitions > 0 && row.iter().any(|x| *x)).then(|| FlappingProcess {
-                    name: name.clone(),
-                    pid: *pid,
-                    transitions,
-                })
+            .filter(|(_, p)| p.transitions > 0 && p.ever_seen)
+            .map(|((name, pid), p)| FlappingProcess {
+                name: name.clone(),
+                pid: *pid,
+                transitions: p.transitions,
             })
             .collect();
         out.sort_by(|a, b| {
@@ -367,12 +450,12 @@ impl Tally {
     }
 
     #[allow(clippy::cast_precision_loss)]
-    fn figures(&self, scrapes: usize, interval: Duration, cost: &CostModel) -> VariantFigures {
-        let minutes = (scrapes as f64 * interval.as_secs_f64() / 60.0).max(f64::MIN_POSITIVE);
-        let mean_active = if scrapes == 0 {
+    fn figures(&self, run: Duration, every: Option<Duration>, cost: &CostModel) -> VariantFigures {
+        let minutes = (run.as_secs_f64() / 60.0).max(f64::MIN_POSITIVE);
+        let mean_active = if self.scrapes == 0 {
             0.0
         } else {
-            self.active_sum as f64 / scrapes as f64
+            self.active_sum as f64 / self.scrapes as f64
         };
         let dpm = self.points as f64 / minutes;
         let bpm = self.bytes as f64 / minutes;
@@ -386,8 +469,52 @@ impl Tally {
             total_bytes: self.bytes,
             monthly_cost: cost.monthly_cost(dpm, bpm, mean_active),
             flapping_processes: self.flapping().len(),
+            scrapes: self.scrapes,
+            collection_interval_seconds: every.map(|d| d.as_secs_f64()),
         }
     }
+}
+
+/// The collector's `hostmetrics` default `collection_interval`.
+const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often `config` scrapes processes: the `collection_interval` of the first `hostmetrics`
+/// receiver with the `process` scraper used in a pipeline (the collector's default of 1m when
+/// unset); `None` when no such receiver is used.
+pub fn collection_interval(config: &Config) -> Option<Duration> {
+    let used: HashSet<&ComponentId> = config
+        .service
+        .pipelines
+        .values()
+        .flat_map(|p| p.receivers.iter())
+        .collect();
+    config.receivers.iter().find_map(|(id, r)| match r {
+        crate::config::Receiver::HostMetrics(h)
+            if used.contains(id) && h.scrapers.process.is_some() =>
+        {
+            Some(
+                h.collection_interval
+                    .map_or(DEFAULT_COLLECTION_INTERVAL, |d| d.as_duration()),
+            )
+        }
+        _ => None,
+    })
+}
+
+/// Whether a variant scraping `every` takes the snapshot at `time`, given the time of the last
+/// one it took (updated when it does). Snapshots without a time, and configs without an
+/// interval, take every snapshot; a twentieth of the interval absorbs recording jitter.
+fn due(last: &mut Option<Timestamp>, time: Option<Timestamp>, every: Option<Duration>) -> bool {
+    let (Some(t), Some(every)) = (time, every) else {
+        return true;
+    };
+    if let Some(l) = *last
+        && t.saturating_duration_since(l) + every / 20 < every
+    {
+        return false;
+    }
+    *last = Some(t);
+    true
 }
 
 fn infer_interval(times: &[Timestamp]) -> Duration {
@@ -419,15 +546,22 @@ pub fn predict(
     let mut base = Emulator::new(baseline)?;
     let mut cand_tally = Tally::new(pick_exporter(candidate, options.exporter.as_ref())?);
     let mut base_tally = Tally::new(pick_exporter(baseline, options.exporter.as_ref())?);
+    // Only the counted exporters' data is read.
+    cand.keep_data_of(std::slice::from_ref(&cand_tally.exporter));
+    base.keep_data_of(std::slice::from_ref(&base_tally.exporter));
+    let cand_every = collection_interval(candidate);
+    let base_every = collection_interval(baseline);
+    let (mut cand_last, mut base_last) = (None, None);
     let mut coverage = Vec::new();
     let mut times = Vec::new();
     let mut scrapes = 0;
     for snapshot in workload {
-        if let Some(t) = snapshot.time() {
+        let time = snapshot.time();
+        if let Some(t) = time {
             times.push(t);
         }
-        let views = cand.receiver_views(&snapshot);
-        {
+        if due(&mut cand_last, time, cand_every) {
+            let views = cand.receiver_views(&snapshot);
             let out = cand.process(&snapshot)?;
             let exported = out.exporters.get(&cand_tally.exporter);
             // Critical coverage: every point of a critical process in what the receivers
@@ -448,7 +582,15 @@ pub fn predict(
                         .collect()
                 })
                 .unwrap_or_default();
-            let mut expected: BTreeMap<(String, i64), bool> = BTreeMap::new();
+            // The expected set comes from the raw input, before any receiver's own process
+            // include/exclude, so a receiver that drops a critical process shows as loss.
+            let mut expected: BTreeMap<(String, i64), bool> = snapshot
+                .resources
+                .iter()
+                .filter(|r| options.critical.is_critical(&r.attributes))
+                .map(|r| (identity(&r.attributes).unwrap_or_default(), false))
+                .collect();
+            let mut reached: HashSet<(String, i64)> = HashSet::new();
             for (view, exporters) in &views {
                 if !exporters.contains(&cand_tally.exporter) {
                     continue;
@@ -464,8 +606,12 @@ pub fn predict(
                             .iter()
                             .all(|p| got.contains(&point_key(&r.attributes, m, p)))
                     });
-                    let entry = expected.entry(id).or_insert(true);
-                    *entry &= ok;
+                    let entry = expected.entry(id.clone()).or_insert(true);
+                    if reached.insert(id) {
+                        *entry = ok;
+                    } else {
+                        *entry &= ok;
+                    }
                 }
             }
             coverage.push(ScrapeCoverage {
@@ -473,17 +619,20 @@ pub fn predict(
                 expected: expected.len(),
                 covered: expected.values().filter(|ok| **ok).count(),
             });
-            cand_tally.add(scrapes, &snapshot, exported);
+            cand_tally.add(&snapshot, exported);
         }
-        let out = base.process(&snapshot)?;
-        base_tally.add(scrapes, &snapshot, out.exporters.get(&base_tally.exporter));
+        if due(&mut base_last, time, base_every) {
+            let out = base.process(&snapshot)?;
+            base_tally.add(&snapshot, out.exporters.get(&base_tally.exporter));
+        }
         scrapes += 1;
     }
     let interval = options
         .scrape_interval
         .unwrap_or_else(|| infer_interval(&times));
-    let candidate_figures = cand_tally.figures(scrapes, interval, &options.cost);
-    let baseline_figures = base_tally.figures(scrapes, interval, &options.cost);
+    let run = interval.saturating_mul(u32::try_from(scrapes).unwrap_or(u32::MAX));
+    let candidate_figures = cand_tally.figures(run, cand_every, &options.cost);
+    let baseline_figures = base_tally.figures(run, base_every, &options.cost);
     let expected: usize = coverage.iter().map(|c| c.expected).sum();
     let covered: usize = coverage.iter().map(|c| c.covered).sum();
     #[allow(clippy::cast_precision_loss)]
@@ -598,6 +747,22 @@ impl fmt::Display for Prediction {
             "{:<28} {:>16} {:>16}",
             "flapping processes", c.flapping_processes, b.flapping_processes
         )?;
+        let every = |v: &VariantFigures| {
+            v.collection_interval_seconds
+                .map_or_else(|| "every snapshot".to_owned(), |s| format!("{s}s"))
+        };
+        writeln!(
+            f,
+            "{:<28} {:>16} {:>16}",
+            "collection interval",
+            every(c),
+            every(b)
+        )?;
+        writeln!(
+            f,
+            "{:<28} {:>16} {:>16}",
+            "scrapes taken", c.scrapes, b.scrapes
+        )?;
         let expected: usize = self.critical_coverage.iter().map(|s| s.expected).sum();
         let covered: usize = self.critical_coverage.iter().map(|s| s.covered).sum();
         writeln!(
@@ -655,9 +820,9 @@ mod tests {
             ),
             ..ExporterOutput::default()
         };
-        tally.add(0, &input, Some(&seen(&[1, 2])));
-        tally.add(1, &input, Some(&seen(&[2])));
-        tally.add(2, &input, Some(&seen(&[1, 2])));
+        tally.add(&input, Some(&seen(&[1, 2])));
+        tally.add(&input, Some(&seen(&[2])));
+        tally.add(&input, Some(&seen(&[1, 2])));
         let flapping = tally.flapping();
         assert_eq!(flapping.len(), 1);
         assert_eq!(
@@ -668,6 +833,121 @@ mod tests {
             ),
             ("a", 1, 2)
         );
+    }
+
+    #[test]
+    fn late_starts_and_gaps_are_not_flaps() {
+        let id: ComponentId = "debug".parse().unwrap();
+        let mut tally = Tally::new(id);
+        let kept =
+            |pids: &[i64]| Snapshot::new(pids.iter().map(|p| process(*p, "x")).collect::<Vec<_>>());
+        // pid 1 starts at scrape 1; pid 2 runs in scrapes 0, 2 and 3 (a gap at 1). The output
+        // keeps everything in the input.
+        let scrapes: [&[i64]; 4] = [&[2], &[1], &[1, 2], &[1, 2]];
+        for pids in scrapes {
+            let input = kept(pids);
+            let out = ExporterOutput {
+                snapshot: input.clone(),
+                ..ExporterOutput::default()
+            };
+            tally.add(&input, Some(&out));
+        }
+        assert!(tally.flapping().is_empty(), "{:?}", tally.flapping());
+        // Leaving the output while still running is a flap; the gap is not.
+        let input = kept(&[1, 2]);
+        let out = ExporterOutput {
+            snapshot: kept(&[1]),
+            ..ExporterOutput::default()
+        };
+        tally.add(&input, Some(&out));
+        let flapping = tally.flapping();
+        assert_eq!(flapping.len(), 1);
+        assert_eq!((flapping[0].pid, flapping[0].transitions), (2, 1));
+    }
+
+    #[test]
+    fn a_receiver_exclude_counts_as_critical_loss() {
+        use phoenix_core::experiment::CriticalProcess;
+        let excluding = Config::from_yaml(include_str!(
+            "../tests/fixtures/config/excludes-critical.yaml"
+        ))
+        .unwrap();
+        let keeping = Config::from_yaml(
+            &include_str!("../tests/fixtures/config/excludes-critical.yaml")
+                .replace("[sshd]", "[nothing-runs-as-this]"),
+        )
+        .unwrap();
+        let workload = crate::emulator::probe_workload(&["sshd", "nginx"]);
+        let options = PredictOptions {
+            critical: CriticalMatcher::new(&[CriticalProcess::name("^sshd$")]).unwrap(),
+            ..PredictOptions::default()
+        };
+        let p = predict(&excluding, &keeping, workload.iter().cloned(), &options).unwrap();
+        assert!(
+            p.critical_coverage
+                .iter()
+                .all(|c| c.expected == 1 && c.covered == 0)
+        );
+        assert!((p.critical_loss - 1.0).abs() < 1e-12);
+        let p = predict(&keeping, &keeping, workload.into_iter(), &options).unwrap();
+        assert!(
+            p.critical_coverage
+                .iter()
+                .all(|c| c.expected == 1 && c.covered == 1)
+        );
+        assert_eq!(p.critical_loss, 0.0);
+    }
+
+    #[test]
+    fn the_collection_interval_sets_the_rate() {
+        let yaml = |interval: &str| {
+            format!(
+                "receivers:\n  hostmetrics:\n    collection_interval: {interval}\n    scrapers:\n      process: {{}}\nexporters:\n  otlphttp:\n    endpoint: http://backend:4318\nservice:\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      exporters: [otlphttp]\n"
+            )
+        };
+        let slow = Config::from_yaml(&yaml("60s")).unwrap();
+        let fast = Config::from_yaml(&yaml("10s")).unwrap();
+        assert_eq!(collection_interval(&slow), Some(Duration::from_secs(60)));
+        let profile =
+            phoenix_sim::Profile::preset(phoenix_core::experiment::ProfilePreset::Realistic);
+        let workload = Workload::from_profile(&profile, 3, 36).unwrap();
+        let p = predict(
+            &slow,
+            &fast,
+            workload.snapshots(),
+            &PredictOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((p.candidate.scrapes, p.baseline.scrapes), (6, 36));
+        let ratio = p.candidate.data_points_per_minute / p.baseline.data_points_per_minute;
+        assert!((ratio - 1.0 / 6.0).abs() < 0.03, "{ratio}");
+        assert!(p.candidate.monthly_cost.total < p.baseline.monthly_cost.total);
+        // Same interval on both sides: the same figures.
+        let p = predict(
+            &fast,
+            &fast,
+            workload.snapshots(),
+            &PredictOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(p.candidate, p.baseline);
+    }
+
+    #[test]
+    fn simulated_workloads_stream() {
+        let profile =
+            phoenix_sim::Profile::preset(phoenix_core::experiment::ProfilePreset::Realistic);
+        let workload = Workload::from_profile(&profile, 3, 5).unwrap();
+        assert_eq!(workload.len(), 5);
+        let first: Vec<Snapshot> = workload.snapshots().collect();
+        let again: Vec<Snapshot> = workload.snapshots().collect();
+        assert_eq!(first.len(), 5);
+        assert_eq!(first, again);
+        // A huge run is not generated up front: building it and reading its start is instant.
+        let huge = Workload::from_profile(&profile, 3, usize::MAX).unwrap();
+        assert_eq!(huge.len(), usize::MAX);
+        let head: Vec<Snapshot> = huge.snapshots().take(5).collect();
+        assert_eq!(head, first);
     }
 
     #[test]

@@ -94,6 +94,7 @@ fn unknown_key_in_a_template_parameter_is_named() {
 
 #[test]
 fn a_filter_that_drops_critical_processes_is_caught() {
+    // memory_limiter comes first in the fixture, so only the safety check can complain.
     let text = include_str!("fixtures/config/drops-critical.yaml");
     let config = Config::from_yaml(text).unwrap();
     let problems = validate(
@@ -101,9 +102,43 @@ fn a_filter_that_drops_critical_processes_is_caught() {
         &ValidateOptions::with_critical_names(["^postgres$"]),
     );
     assert!(has_errors(&problems));
-    let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
     assert!(
-        locations.contains(&"service.pipelines.metrics.processors[1]"),
-        "memory_limiter not first: {locations:?}"
+        problems
+            .iter()
+            .any(|p| p.location == "exporters.debug" && p.message.contains("`postgres`")),
+        "{problems:?}"
+    );
+    // Without the critical pattern the config is fine.
+    let problems = validate(
+        &config,
+        &ValidateOptions::with_critical_names(Vec::<String>::new()),
+    );
+    assert!(!has_errors(&problems), "{problems:?}");
+}
+
+#[test]
+fn a_receiver_excluding_a_critical_process_is_caught() {
+    let text = include_str!("fixtures/config/excludes-critical.yaml");
+    let config = Config::from_yaml(text).unwrap();
+    let problems = validate(&config, &ValidateOptions::with_critical_names(["^sshd$"]));
+    assert!(
+        problems.iter().any(
+            |p| p.location == "receivers.hostmetrics.scrapers.process.exclude"
+                && p.message.contains("`sshd`")
+        ),
+        "{problems:?}"
+    );
+    assert!(has_errors(&problems));
+    // An include that leaves the critical process out is caught too.
+    let text = text
+        .replace("exclude:", "include:")
+        .replace("[sshd]", "[nginx]");
+    let config = Config::from_yaml(&text).unwrap();
+    let problems = validate(&config, &ValidateOptions::with_critical_names(["^sshd$"]));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.location == "receivers.hostmetrics.scrapers.process.include"),
+        "{problems:?}"
     );
 }

@@ -156,11 +156,8 @@ fn validate_reports_locations_and_exit_status() {
     assert_eq!(o.status.code(), Some(1));
     let problems: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let problems = problems.as_array().unwrap();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p["location"] == "service.pipelines.metrics.processors[1]")
-    );
+    assert!(problems.iter().any(|p| p["location"] == "exporters.debug"
+        && p["message"].as_str().unwrap().contains("`postgres`")));
 
     let o = run(&["validate", "tests/fixtures/config/malformed.yaml"]);
     assert_eq!(o.status.code(), Some(1));
@@ -193,6 +190,98 @@ fn validate_alongside_reports_shared_ports() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("port 8888"), "{}", stdout(&o));
+}
+
+#[test]
+fn invalid_critical_patterns_are_failures_not_usage_errors() {
+    for command in [
+        vec!["validate", "tests/fixtures/config/full.yaml"],
+        vec![
+            "predict",
+            "--template",
+            "process-baseline-v1",
+            "--profile",
+            "realistic",
+            "--scrapes",
+            "1",
+        ],
+    ] {
+        for (pattern, why) in [("(bad", "invalid regex"), (r"^pg\d+$", "ASCII")] {
+            let mut args = command.clone();
+            args.extend(["--critical", pattern]);
+            let o = run(&args);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("--critical[0]"), "{}", stderr(&o));
+            assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        }
+    }
+    // The same value given as a template parameter: also 1.
+    let o = run(&[
+        "predict",
+        "--template",
+        "process-baseline-v1",
+        "--param",
+        r#"criticalProcesses=["(bad"]"#,
+        "--profile",
+        "realistic",
+        "--scrapes",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = run(&[
+        "predict",
+        "--template",
+        "process-baseline-v1",
+        "--profile",
+        "realistic",
+        "--scrapes",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn predict_checks_param_usage_before_reading_files() {
+    // The config file does not exist: the usage error comes first.
+    let o = run(&[
+        "predict",
+        "no-such-config.yaml",
+        "--param",
+        "topK=3",
+        "--profile",
+        "realistic",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--template"), "{}", stderr(&o));
+}
+
+#[test]
+fn predict_follows_the_collection_interval() {
+    let figures = |interval: &str| {
+        let o = run(&[
+            "predict",
+            "--template",
+            "process-baseline-v1",
+            "--param",
+            &format!("collectionInterval={interval}"),
+            "--profile",
+            "realistic",
+            "--scrapes",
+            "12",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        p["candidate"]["dataPointsPerMinute"].as_f64().unwrap()
+    };
+    let fast = figures("10s");
+    let slow = figures("60s");
+    let ratio = slow / fast;
+    assert!(
+        (ratio - 1.0 / 6.0).abs() < 0.05,
+        "{slow} / {fast} = {ratio}"
+    );
 }
 
 #[test]

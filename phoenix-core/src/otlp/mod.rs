@@ -72,6 +72,7 @@
 //! `float_roundtrip` feature (enabled in the workspace) parses them.
 
 mod json;
+mod size;
 pub mod wire;
 
 use std::fmt;
@@ -83,6 +84,8 @@ use crate::telemetry::{
     Resource, Scope, ScopeMetrics, Snapshot, Temporality, Timestamp,
 };
 use crate::{Error, Result};
+
+pub use size::encoded_len;
 
 /// Encodes a snapshot as OTLP protobuf (`MetricsData`, the same bytes as an
 /// `ExportMetricsServiceRequest`).

@@ -7,7 +7,7 @@ use phoenix_core::experiment::CriticalProcess;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::pattern::check_portable;
+use super::pattern::{check_config_text, check_portable};
 use crate::config::{GoDuration, ProcessScraperMetric};
 use crate::error::{Error, Result};
 
@@ -519,9 +519,11 @@ fn check_classes(key: AggregationKey, classes: &[ProcessClass], other: &str) -> 
         if class.class.trim().is_empty() {
             return Err(param(format!("classes[{i}].class"), "must not be empty"));
         }
+        check_config_text(&class.class).map_err(|why| param(format!("classes[{i}].class"), why))?;
         check_portable(&class.pattern)
             .map_err(|why| param(format!("classes[{i}].pattern"), why))?;
     }
+    check_config_text(other).map_err(|why| param("otherClass", why))?;
     if key == AggregationKey::Class {
         if classes.is_empty() {
             return Err(param(
@@ -543,7 +545,22 @@ impl TopKParams {
         if self.top_k == 0 {
             return Err(param("topK", "must be at least 1, got 0"));
         }
-        check_thresholds(self.cpu_utilization_threshold, self.memory_usage_threshold)
+        check_thresholds(self.cpu_utilization_threshold, self.memory_usage_threshold)?;
+        // A threshold reads its metric: with the metric switched off it never fires.
+        let off = |name: &str| self.metrics.get(name) == Some(&false);
+        if self.cpu_utilization_threshold.is_some() && off("process.cpu.utilization") {
+            return Err(param(
+                "metrics.process.cpu.utilization",
+                "cpuUtilizationThreshold reads this metric, so it cannot be switched off; set cpuUtilizationThreshold: null or switch the metric on",
+            ));
+        }
+        if self.memory_usage_threshold.is_some() && off("process.memory.usage") {
+            return Err(param(
+                "metrics.process.memory.usage",
+                "memoryUsageThreshold reads this metric, so it cannot be switched off; set memoryUsageThreshold: null or switch the metric on",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -606,6 +623,69 @@ mod tests {
                 .to_string()
                 .contains("prometheusPort")
         );
+    }
+
+    #[test]
+    fn top_k_thresholds_need_their_metrics() {
+        let with = |metric: &str, cpu: Option<f64>, memory: Option<u64>| TopKParams {
+            metrics: [(metric.to_owned(), false)].into_iter().collect(),
+            cpu_utilization_threshold: cpu,
+            memory_usage_threshold: memory,
+            ..TopKParams::default()
+        };
+        let err = with("process.memory.usage", Some(0.05), Some(1 << 20))
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("parameter `metrics.process.memory.usage`"),
+            "{err}"
+        );
+        let err = with("process.memory.usage", None, Some(1 << 20))
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("parameter `metrics.process.memory.usage`"),
+            "{err}"
+        );
+        let err = with("process.cpu.utilization", Some(0.05), None)
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("parameter `metrics.process.cpu.utilization`"),
+            "{err}"
+        );
+        // Switching off a metric no threshold reads is fine.
+        with("process.memory.usage", Some(0.05), None)
+            .check()
+            .unwrap();
+    }
+
+    #[test]
+    fn class_names_are_checked_like_patterns() {
+        for bad in ["a${env:X}", "a$$b", "a\nb"] {
+            let bad = bad.to_owned();
+            let p = AggregatedParams {
+                classes: vec![ProcessClass {
+                    class: bad.clone(),
+                    pattern: "^x$".to_owned(),
+                }],
+                ..AggregatedParams::default()
+            };
+            let err = p.check().unwrap_err().to_string();
+            assert!(
+                err.starts_with("parameter `classes[0].class`"),
+                "{bad:?}: {err}"
+            );
+            let p = AggregatedParams {
+                other_class: bad.clone(),
+                ..AggregatedParams::default()
+            };
+            let err = p.check().unwrap_err().to_string();
+            assert!(err.starts_with("parameter `otherClass`"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

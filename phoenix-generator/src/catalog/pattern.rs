@@ -12,20 +12,28 @@ pub fn check_portable(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("the pattern is empty".to_owned());
     }
-    if let Some(c) = pattern.chars().find(|c| c.is_control()) {
+    check_config_text(pattern)?;
+    Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
+    check_syntax_subset(pattern)
+}
+
+/// Checks that `text`, written into a rendered config, holds no control character and no
+/// `${` or `$$` that the collector's config loader would expand. Returns the reason when it
+/// does.
+pub fn check_config_text(text: &str) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(format!(
             "control character U+{:04X} is not allowed",
             u32::from(c)
         ));
     }
-    if pattern.contains("${") || pattern.contains("$$") {
+    if text.contains("${") || text.contains("$$") {
         return Err(
-            "`${` and `$$` are expanded by the collector's config loader; rewrite the pattern"
+            "`${` and `$$` are expanded by the collector's config loader; rewrite the text"
                 .to_owned(),
         );
     }
-    Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
-    check_syntax_subset(pattern)
+    Ok(())
 }
 
 /// Refuses the Rust-only constructs (and the flag letters RE2 lacks).
@@ -46,6 +54,14 @@ fn check_syntax_subset(pattern: &str) -> Result<(), String> {
                 }
                 Some('b' | 'B') if chars.get(i + 2) == Some(&'{') => {
                     return Err("`\\b{...}` boundaries are not supported by Go RE2".to_owned());
+                }
+                Some(e @ ('d' | 'D' | 'w' | 'W' | 's' | 'S' | 'b' | 'B')) => {
+                    return Err(format!(
+                        "`\\{e}` matches Unicode characters in Rust regex but only ASCII in Go RE2; \
+                         write an ASCII class instead: `[0-9]` for `\\d`, `[A-Za-z0-9_]` for `\\w`, \
+                         `[\\t\\n\\f\\r ]` for `\\s` (negated: `[^...]`), and anchor or \
+                         delimit explicitly instead of `\\b`"
+                    ));
                 }
                 _ => {}
             }
@@ -159,8 +175,8 @@ mod tests {
             "[[:alpha:]]+",
             "[^a-z]",
             "[]a]",
-            r"\d+",
             "^pg-[0-9]+$",
+            r"[\t\n\f\r ]",
             "a--b",
             "(?P<n>x)",
         ] {
@@ -181,6 +197,15 @@ mod tests {
             "a$$",
             "a\nb",
             "[a--b]",
+            r"\d+",
+            r"^pg-\D",
+            r"\w+",
+            r"a\Wb",
+            r"\s",
+            r"\S+",
+            r"\bword\b",
+            r"x\B",
+            r"[\d]",
         ] {
             assert!(check_portable(bad).is_err(), "{bad:?}");
         }

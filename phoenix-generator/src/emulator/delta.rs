@@ -25,7 +25,6 @@ use phoenix_core::telemetry::{
     DataPoint, Metric, MetricData, NumberValue, Scope, Snapshot, Temporality, Timestamp,
 };
 use regex::Regex;
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::{
     CumulativeToDeltaProcessor, DeltaMatch, DeltaMetricType, InitialValue, MatchType,
@@ -162,23 +161,37 @@ impl CumulativeToDelta {
         };
         *temporality == Temporality::Cumulative
             && *monotonic
-            && self.include.as_ref().is_none_or(|s| s.matches(m.name.as_str()))
-            && self.exclude.as_ref().is_none_or(|s| !s.matches(m.name.as_str()))
+            && self
+                .include
+                .as_ref()
+                .is_none_or(|s| s.matches(m.name.as_str()))
+            && self
+                .exclude
+                .as_ref()
+                .is_none_or(|s| !s.matches(m.name.as_str()))
     }
 
-    /// The identity of metric `m` of scope `scope` on a resource whose attributes hash to
-    /// `resource` ([`crate::ottl::attributes_hash`]), shared by its series.
-    pub(crate) fn metric_identity(scope: &Scope, m: &Metric, resource: u64) -> u64 {
-        let mut base = Xxh3::new();
-        base.update(scope.name.as_bytes());
-        base.update(&[0x1e]);
-        base.update(scope.version.as_bytes());
-        base.update(&[0x1e]);
-        base.update(m.unit.as_bytes());
-        base.update(&[0x1e]);
-        base.update(m.name.as_str().as_bytes());
-        base.update(&resource.to_le_bytes());
-        base.digest()
+    /// The identity of a scope (its name and version), part of its metrics' identities.
+    pub(crate) fn scope_identity(scope: &Scope, buf: &mut Vec<u8>) -> u64 {
+        buf.clear();
+        buf.extend_from_slice(scope.name.as_bytes());
+        buf.push(0x1e);
+        buf.extend_from_slice(scope.version.as_bytes());
+        xxhash_rust::xxh3::xxh3_64(buf)
+    }
+
+    /// The identity of metric `m` of a scope whose identity is `scope`
+    /// ([`CumulativeToDelta::scope_identity`]) on a resource whose attributes hash to
+    /// `resource` ([`crate::ottl::attributes_hash`]), shared by its series. `buf` is scratch
+    /// space.
+    pub(crate) fn metric_identity(scope: u64, m: &Metric, resource: u64, buf: &mut Vec<u8>) -> u64 {
+        buf.clear();
+        buf.extend_from_slice(&scope.to_le_bytes());
+        buf.extend_from_slice(m.unit.as_bytes());
+        buf.push(0x1e);
+        buf.extend_from_slice(m.name.as_str().as_bytes());
+        buf.extend_from_slice(&resource.to_le_bytes());
+        xxhash_rust::xxh3::xxh3_64(buf)
     }
 
     /// Converts one point of a converted metric whose identity is `metric` and whose
@@ -244,12 +257,12 @@ impl CumulativeToDelta {
         data.resources.retain_mut(|r| {
             let resource_hash = crate::ottl::attributes_hash(&r.attributes, &mut buf);
             r.scopes.retain_mut(|sm| {
-                let scope = &sm.scope;
+                let scope = Self::scope_identity(&sm.scope, &mut buf);
                 sm.metrics.retain_mut(|m| {
                     if !self.converts(m) {
                         return true;
                     }
-                    let base = Self::metric_identity(scope, m, resource_hash);
+                    let base = Self::metric_identity(scope, m, resource_hash, &mut buf);
                     let MetricData::Sum {
                         points,
                         temporality,

@@ -8,7 +8,13 @@
 //! its own processor instances, as in the collector, so `cumulativetodelta` keeps state per
 //! pipeline), fans data out to several pipelines and exporters (each gets its own copy) and
 //! through `forward` connectors, and counts per exporter: data points, series and encoded
-//! OTLP bytes.
+//! OTLP bytes ([`phoenix_core::otlp::encoded_len`], without encoding).
+//!
+//! Pipelines read the scrape where it is and copy only what they keep: a leading filter
+//! copies what survives it, and a pipeline that reduces its input (resource-level filters,
+//! `cumulativetodelta`, edits of resource keys and point times, then `groupbyattrs` and
+//! `aggregate_on_attributes`) runs those stages as one pass that copies only the aggregated
+//! points. [`Emulator::keep_data_of`] limits which exporters' data is kept.
 //!
 //! Supported components and their semantics, with sources, are listed in `docs/emulator.md`.
 //!
@@ -54,6 +60,7 @@
 //! ```
 
 mod delta;
+mod rollup;
 mod safety;
 mod stage;
 
@@ -64,6 +71,7 @@ use phoenix_core::telemetry::{
 };
 use regex::Regex;
 
+use rollup::Rollup;
 pub(crate) use safety::point_key;
 pub use safety::{critical_safety, critical_safety_with_names, probe_workload};
 use stage::Stage;
@@ -213,6 +221,34 @@ impl ProcessFilter {
         })
     }
 
+    /// Whether [`ProcessFilter::apply`] would leave `data` as it is: every process passes
+    /// include/exclude and has neither disabled metrics nor disabled resource attributes.
+    fn keeps_all(&self, data: &Snapshot) -> bool {
+        let filters_metrics =
+            self.disabled_schema.iter().any(|d| *d) || !self.disabled_other.is_empty();
+        data.resources.iter().all(|r| {
+            let name = r
+                .attributes
+                .get_str("process.executable.name")
+                .unwrap_or("");
+            self.include.as_ref().is_none_or(|i| i.matches(name))
+                && self.exclude.as_ref().is_none_or(|e| !e.matches(name))
+                && !r
+                    .attributes
+                    .iter()
+                    .any(|kv| self.disabled_attributes.contains(&kv.key.as_str()))
+                && !r.scopes.is_empty()
+                && (!filters_metrics
+                    || (r.scopes.iter().all(|s| !s.metrics.is_empty())
+                        && r.metrics().all(|m| match &m.name {
+                            MetricName::Process(pm) => !self.disabled_schema[schema_index(*pm)],
+                            MetricName::Other(name) => {
+                                !self.disabled_other.contains(&name.as_str())
+                            }
+                        })))
+        })
+    }
+
     /// The scraper's view of the workload: processes outside include/exclude skipped,
     /// disabled metrics and resource attributes removed.
     fn apply(&self, data: &mut Snapshot) {
@@ -268,6 +304,9 @@ struct PipelineRun {
     /// keeping the most takes the batch and the others copy what their filter keeps. This
     /// only saves copies; results do not depend on it.
     appetite: usize,
+    /// The pipeline's leading stages run as one pass over borrowed data, when they have the
+    /// shape for it.
+    rollup: Option<Rollup>,
 }
 
 /// A compiled config, ready to run scrapes through.
@@ -276,6 +315,8 @@ pub struct Emulator {
     receivers: Vec<(Source, Vec<usize>)>,
     pipelines: Vec<PipelineRun>,
     output: Output,
+    /// The exporters whose [`ExporterOutput::snapshot`] is filled; `None` for all.
+    kept: Option<HashSet<ComponentId>>,
 }
 
 fn pipeline_path(id: &PipelineId) -> String {
@@ -337,6 +378,7 @@ impl Emulator {
                 .position(|s| !matches!(s, Stage::PassThrough))
                 .filter(|&i| matches!(stages[i], Stage::Filter(_)));
             pipelines.push(PipelineRun {
+                rollup: Rollup::plan(&stages),
                 appetite: if leading_filter.is_some() {
                     0
                 } else {
@@ -387,7 +429,15 @@ impl Emulator {
             receivers,
             pipelines,
             output,
+            kept: None,
         })
+    }
+
+    /// Fills [`ExporterOutput::snapshot`] only for these exporters (by default, for every
+    /// exporter); the others report their counts with an empty snapshot. Keeping less saves
+    /// copying what is exported.
+    pub fn keep_data_of(&mut self, exporters: &[ComponentId]) {
+        self.kept = Some(exporters.iter().cloned().collect());
     }
 
     /// Sets the time the emulated collector started, which `cumulativetodelta`'s
@@ -406,22 +456,38 @@ impl Emulator {
 
     /// Runs one scrape through the config and returns what each exporter received.
     ///
+    /// Pipelines read `snapshot` where it is and copy only what they change or export.
+    ///
     /// # Errors
     ///
     /// None at present: every construct that could fail is refused by [`Emulator::new`].
     pub fn process(&mut self, snapshot: &Snapshot) -> Result<&Output> {
-        self.process_owned(snapshot.clone())
+        self.output.clear();
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for (kind, fed) in &self.receivers {
+            let view = match kind {
+                Source::Process(filter) if !filter.keeps_all(snapshot) => {
+                    let mut view = snapshot.clone();
+                    filter.apply(&mut view);
+                    Batch::Owned(view)
+                }
+                Source::Otlp | Source::Process(_) => Batch::Borrowed(snapshot),
+            };
+            fan_out(&self.pipelines, fed, view, &mut jobs);
+        }
+        self.run_jobs(jobs);
+        Ok(&self.output)
     }
 
-    /// As [`Emulator::process`], taking the snapshot by value (saves a copy when one
-    /// receiver feeds one pipeline).
+    /// As [`Emulator::process`], taking the snapshot by value: the pipeline that changes the
+    /// most of it takes it instead of a copy.
     ///
     /// # Errors
     ///
     /// As [`Emulator::process`].
     pub fn process_owned(&mut self, snapshot: Snapshot) -> Result<&Output> {
         self.output.clear();
-        let mut jobs: Vec<(usize, Snapshot, usize)> = Vec::new();
+        let mut jobs: Vec<Job<'_>> = Vec::new();
         let receivers = self.receivers.len();
         let mut source = Some(snapshot);
         for (i, (kind, fed)) in self.receivers.iter().enumerate() {
@@ -433,12 +499,16 @@ impl Emulator {
             if let Source::Process(filter) = kind {
                 filter.apply(&mut view);
             }
-            fan_out(&self.pipelines, fed, view, &mut jobs);
+            fan_out(&self.pipelines, fed, Batch::Owned(view), &mut jobs);
         }
-        while let Some((p, data, start)) = jobs.pop() {
-            self.run_pipeline(p, data, start, &mut jobs);
-        }
+        self.run_jobs(jobs);
         Ok(&self.output)
+    }
+
+    fn run_jobs(&mut self, mut jobs: Vec<Job<'_>>) {
+        while let Some(job) = jobs.pop() {
+            self.run_pipeline(job, &mut jobs);
+        }
     }
 
     /// What each receiver makes of `snapshot`, with the exporters its pipelines reach.
@@ -471,18 +541,31 @@ impl Emulator {
             .collect()
     }
 
-    fn run_pipeline(
-        &mut self,
-        p: usize,
-        mut data: Snapshot,
-        start: usize,
-        jobs: &mut Vec<(usize, Snapshot, usize)>,
-    ) {
+    fn run_pipeline<'a>(&mut self, job: Job<'a>, jobs: &mut Vec<Job<'a>>) {
         let Self {
-            pipelines, output, ..
+            pipelines,
+            output,
+            kept,
+            ..
         } = self;
+        let Job {
+            pipeline: p,
+            data,
+            start,
+        } = job;
         let pipeline = &mut pipelines[p];
         let leading = pipeline.leading_filter;
+        let (mut data, start) = match (&mut pipeline.rollup, data) {
+            (Some(rollup), data) if start == 0 => {
+                let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
+                if leading.is_some() {
+                    pipeline.appetite = first_filter_points;
+                }
+                (out, rollup.end())
+            }
+            (_, Batch::Owned(data)) => (data, start),
+            (_, Batch::Borrowed(data)) => pipeline.ingest(data),
+        };
         if leading.is_some_and(|l| start == l + 1) {
             pipeline.appetite = data.data_point_count();
         }
@@ -502,7 +585,12 @@ impl Emulator {
             return;
         }
         let sinks = &pipelines[p].sinks;
-        let last = sinks.len().saturating_sub(1);
+        let takes_data = |s: &Sink| match s {
+            Sink::Exporter(id) => kept.as_ref().is_none_or(|k| k.contains(id)),
+            Sink::Connector(_) => true,
+        };
+        // The last sink that takes the data gets it; the ones before it get copies.
+        let last = sinks.iter().rposition(takes_data);
         // Every exporter of the pipeline receives the same batch: count it once.
         let stats = sinks
             .iter()
@@ -510,30 +598,57 @@ impl Emulator {
             .then(|| BatchStats::of(&data));
         let mut data = Some(data);
         for (i, sink) in sinks.iter().enumerate() {
-            let Some(batch) = (if i == last { data.take() } else { data.clone() }) else {
-                return;
+            let batch = if !takes_data(sink) {
+                None
+            } else if Some(i) == last {
+                data.take()
+            } else {
+                data.clone()
             };
-            match sink {
-                Sink::Exporter(id) => {
+            match (sink, batch) {
+                (Sink::Exporter(id), batch) => {
                     if let (Some(out), Some(stats)) = (output.exporters.get_mut(id), &stats) {
                         record(out, batch, stats);
                     }
                 }
-                Sink::Connector(fed) => fan_out(pipelines, fed, batch, jobs),
+                (Sink::Connector(fed), Some(batch)) => {
+                    fan_out(pipelines, fed, Batch::Owned(batch), jobs);
+                }
+                (Sink::Connector(_), None) => {}
             }
         }
     }
 }
 
-/// Hands `data` to the pipelines `fed`: the last one takes it; the others get a copy, made by
-/// their first filter when they start with one (so that only what survives it is copied).
-fn fan_out(
-    pipelines: &[PipelineRun],
-    fed: &[usize],
-    data: Snapshot,
-    jobs: &mut Vec<(usize, Snapshot, usize)>,
-) {
-    // The hungriest pipeline (the last one among equals) takes the batch itself.
+/// The data a pipeline receives: the caller's snapshot, or a batch of its own.
+enum Batch<'a> {
+    Borrowed(&'a Snapshot),
+    Owned(Snapshot),
+}
+
+impl Batch<'_> {
+    fn get(&self) -> &Snapshot {
+        match self {
+            Self::Borrowed(s) => s,
+            Self::Owned(s) => s,
+        }
+    }
+}
+
+/// A batch waiting for a pipeline, to run from stage `start` on.
+struct Job<'a> {
+    pipeline: usize,
+    data: Batch<'a>,
+    start: usize,
+}
+
+/// Hands `data` to the pipelines `fed`. A borrowed batch is shared. Of an owned one, the
+/// hungriest pipeline takes it; the others get a copy, made by their first filter when they
+/// start with one (so that only what survives it is copied).
+fn fan_out<'a>(pipelines: &[PipelineRun], fed: &[usize], data: Batch<'a>, jobs: &mut Vec<Job<'a>>) {
+    // The hungriest pipeline (the last one among equals) takes the batch itself. It runs
+    // first, the others after it in reverse order (a shared batch goes in the same order, so
+    // that exporters fed by several pipelines receive the same sequence either way).
     let Some(owner) = fed
         .iter()
         .enumerate()
@@ -542,11 +657,32 @@ fn fan_out(
     else {
         return;
     };
+    let data = match data {
+        Batch::Borrowed(shared) => {
+            for &p in fed.iter().filter(|&&p| p != owner).chain([&owner]) {
+                jobs.push(Job {
+                    pipeline: p,
+                    data: Batch::Borrowed(shared),
+                    start: 0,
+                });
+            }
+            return;
+        }
+        Batch::Owned(data) => data,
+    };
     for &p in fed.iter().filter(|&&p| p != owner) {
         let (copy, start) = pipelines[p].ingest(&data);
-        jobs.push((p, copy, start));
+        jobs.push(Job {
+            pipeline: p,
+            data: Batch::Owned(copy),
+            start,
+        });
     }
-    jobs.push((owner, data, 0));
+    jobs.push(Job {
+        pipeline: owner,
+        data: Batch::Owned(data),
+        start: 0,
+    });
 }
 
 impl PipelineRun {
@@ -576,17 +712,19 @@ impl BatchStats {
         Self {
             points: batch.data_point_count(),
             series: batch.series_keys().collect(),
-            bytes: phoenix_core::otlp::encode_protobuf(batch).len(),
+            bytes: phoenix_core::otlp::encoded_len(batch),
         }
     }
 }
 
-fn record(out: &mut ExporterOutput, batch: Snapshot, stats: &BatchStats) {
+fn record(out: &mut ExporterOutput, batch: Option<Snapshot>, stats: &BatchStats) {
     out.requests += 1;
     out.data_points += stats.points;
     out.series.extend(stats.series.iter().copied());
     out.bytes += stats.bytes;
-    out.snapshot.resources.extend(batch.resources);
+    if let Some(batch) = batch {
+        out.snapshot.resources.extend(batch.resources);
+    }
 }
 
 fn check_acyclic(pipelines: &[PipelineRun]) -> Result<()> {
@@ -626,4 +764,48 @@ pub fn without_phoenix_attributes(attrs: &Attributes) -> Attributes {
     let mut out = attrs.clone();
     out.retain(|kv| !kv.key.starts_with("phoenix."));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_kept_only_for_the_exporters_asked_for() {
+        let params = serde_json::json!({
+            "criticalProcesses": ["^systemd$"],
+            "experimentId": "exp-keep0001",
+        });
+        let serde_json::Value::Object(params) = params else {
+            panic!("an object")
+        };
+        let config =
+            crate::catalog::render(crate::catalog::TemplateId::Aggregated, &params).unwrap();
+        let profile =
+            phoenix_sim::Profile::preset(phoenix_core::experiment::ProfilePreset::Realistic);
+        let mut sim =
+            phoenix_sim::Simulator::new(&profile, phoenix_sim::SimConfig::default()).unwrap();
+        let mut all = Emulator::new(&config).unwrap();
+        let mut some = Emulator::new(&config).unwrap();
+        let ids: Vec<ComponentId> = all.output.exporters.keys().cloned().collect();
+        assert!(ids.len() >= 2, "{ids:?}");
+        some.keep_data_of(&ids[..1]);
+        for _ in 0..3 {
+            let s = sim.next_snapshot().clone();
+            let everything = all.process(&s).unwrap().clone();
+            let counted = some.process(&s).unwrap();
+            for (id, e) in &everything.exporters {
+                let c = &counted.exporters[id];
+                assert_eq!(
+                    (c.data_points, &c.series, c.bytes, c.requests),
+                    (e.data_points, &e.series, e.bytes, e.requests)
+                );
+                if *id == ids[0] {
+                    assert_eq!(c.snapshot, e.snapshot);
+                } else {
+                    assert!(c.snapshot.resources.is_empty() && !e.snapshot.resources.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -272,6 +272,51 @@ pub(crate) fn point_key(resource: &Attributes, metric: &Metric, p: &DataPoint) -
     h.digest128()
 }
 
+/// Critical probe names that a `hostmetrics` receiver used in a pipeline never scrapes,
+/// because its process `exclude` matches them or its `include` does not.
+fn receiver_drops(config: &Config, critical_names: &[&str]) -> Vec<Problem> {
+    let used: BTreeSet<&crate::config::ComponentId> = config
+        .service
+        .pipelines
+        .values()
+        .flat_map(|p| p.receivers.iter())
+        .collect();
+    let matches = |m: &crate::config::ProcessMatch, name: &str| {
+        m.names.iter().any(|n| match m.match_type {
+            crate::config::MatchType::Strict => n == name,
+            crate::config::MatchType::Regexp => {
+                crate::ottl::regex::compile(n).is_ok_and(|re| re.is_match(name))
+            }
+        })
+    };
+    let mut problems = Vec::new();
+    for (id, receiver) in &config.receivers {
+        let crate::config::Receiver::HostMetrics(h) = receiver else {
+            continue;
+        };
+        let Some(process) = h.scrapers.process.as_ref() else {
+            continue;
+        };
+        if !used.contains(id) {
+            continue;
+        }
+        for name in critical_names {
+            if process.exclude.as_ref().is_some_and(|m| matches(m, name)) {
+                problems.push(Problem::new(
+                    format!("receivers.{id}.scrapers.process.exclude"),
+                    format!("critical process `{name}` is excluded from scraping, so none of its data points are collected"),
+                ));
+            } else if process.include.as_ref().is_some_and(|m| !matches(m, name)) {
+                problems.push(Problem::new(
+                    format!("receivers.{id}.scrapers.process.include"),
+                    format!("critical process `{name}` is not included in scraping, so none of its data points are collected"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Runs `config` over a probe workload of processes whose names match `critical` and reports
 /// every critical data point that does not reach every exporter unchanged (apart from added
 /// `phoenix.*` attributes). Probe names come from the config's OTTL strings and a list of
@@ -319,7 +364,7 @@ pub fn critical_safety_with_names(
             )];
         }
     };
-    let mut problems = Vec::new();
+    let mut problems = receiver_drops(config, &critical_names);
     for (scrape, snapshot) in probe_workload(&critical_names).into_iter().enumerate() {
         let views = emulator.receiver_views(&snapshot);
         let output = match emulator.process(&snapshot) {

@@ -1020,6 +1020,17 @@ impl TransformGroup {
                 .all(CompiledStatement::is_point_scalar_edit)
     }
 
+    /// The point fields a group for which [`TransformGroup::is_point_scalar_edit`] holds
+    /// reads or writes: what it does to a point depends on these fields only, and changes
+    /// no others.
+    pub(crate) fn point_scalars(&self) -> ottl::PointScalars {
+        self.conditions
+            .iter()
+            .map(Condition::point_scalars)
+            .chain(self.statements.iter().map(CompiledStatement::point_scalars))
+            .fold(ottl::PointScalars::default(), ottl::PointScalars::with)
+    }
+
     /// Runs a group for which [`TransformGroup::is_point_scalar_edit`] holds on one point.
     /// `resource`, `scope` and `metric` may be anything (the group reads none of them), and
     /// the point's attributes are neither read nor written.

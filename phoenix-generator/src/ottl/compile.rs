@@ -46,10 +46,17 @@ impl std::hash::Hasher for PrehashedHasher {
     }
 }
 
-/// Hashes `len` and the attributes `kvs` yields, in that order.
-fn hash_in_order<'a>(
-    len: usize,
-    kvs: impl Iterator<Item = &'a KeyValue>,
+/// An order-insensitive 64-bit hash of attributes: the sum of the hashes of each key and
+/// value (so no sorting), mixed with their number, computed over a reused buffer (the hot
+/// paths hash small attribute sets millions of times per second).
+pub(crate) fn attributes_hash(attrs: &Attributes, buf: &mut Vec<u8>) -> u64 {
+    key_values_hash(attrs.iter(), buf)
+}
+
+/// [`attributes_hash`] of the attributes `kvs` yields: the same value as for an
+/// [`Attributes`] holding them.
+pub(crate) fn key_values_hash<'a>(
+    kvs: impl IntoIterator<Item = &'a KeyValue>,
     buf: &mut Vec<u8>,
 ) -> u64 {
     fn value_bytes(v: &AnyValue, buf: &mut Vec<u8>) {
@@ -82,38 +89,17 @@ fn hash_in_order<'a>(
             }
         }
     }
-    buf.clear();
-    buf.extend_from_slice(&(len as u64).to_le_bytes());
+    let mut len: u64 = 0;
+    let mut sum: u64 = 0;
     for kv in kvs {
+        buf.clear();
         buf.extend_from_slice(&(kv.key.len() as u64).to_le_bytes());
         buf.extend_from_slice(kv.key.as_bytes());
         value_bytes(&kv.value, buf);
+        sum = sum.wrapping_add(xxhash_rust::xxh3::xxh3_64(buf));
+        len += 1;
     }
-    xxhash_rust::xxh3::xxh3_64(buf)
-}
-
-/// An order-insensitive 64-bit hash of attributes, computed in one pass over a reused buffer
-/// (the hot paths hash small attribute sets millions of times per second).
-pub(crate) fn attributes_hash(attrs: &Attributes, buf: &mut Vec<u8>) -> u64 {
-    match attrs.as_slice() {
-        [] | [_] => hash_in_order(attrs.len(), attrs.iter(), buf),
-        many => {
-            let mut sorted: Vec<&KeyValue> = many.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            hash_in_order(many.len(), sorted.into_iter(), buf)
-        }
-    }
-}
-
-/// [`attributes_hash`] of the attributes `kvs` lists, in that order: the same value as for
-/// an [`Attributes`] holding them in that order.
-pub(crate) fn key_values_hash(kvs: &[&KeyValue], buf: &mut Vec<u8>) -> u64 {
-    if kvs.len() <= 1 {
-        return hash_in_order(kvs.len(), kvs.iter().copied(), buf);
-    }
-    let mut sorted = kvs.to_vec();
-    sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    hash_in_order(kvs.len(), sorted.into_iter(), buf)
+    (sum ^ len.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
 }
 
 /// A `HashMap` keyed by pre-hashed values.
@@ -1087,7 +1073,47 @@ impl KeyEdit<'_> {
     }
 }
 
+/// Which of a data point's time, start time, value and flags something reads or writes: a
+/// set of the `PointScalars::*` bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PointScalars(u8);
+
+impl PointScalars {
+    /// The time.
+    pub(crate) const TIME: Self = Self(1);
+    /// The start time.
+    pub(crate) const START_TIME: Self = Self(2);
+    /// The value (and its type).
+    pub(crate) const VALUE: Self = Self(4);
+    /// The flags.
+    pub(crate) const FLAGS: Self = Self(8);
+
+    /// Whether every field of `other` is in the set.
+    pub(crate) fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of the two sets.
+    #[must_use]
+    pub(crate) fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
 impl Getter {
+    /// The point fields the value depends on.
+    fn point_scalars(&self) -> PointScalars {
+        match self {
+            Self::ValueInt | Self::ValueDouble => PointScalars::VALUE,
+            Self::StartTime | Self::StartTimeValue => PointScalars::START_TIME,
+            Self::Time | Self::TimeValue => PointScalars::TIME,
+            Self::Flags => PointScalars::FLAGS,
+            Self::TruncateTime(a, b) => a.point_scalars().with(b.point_scalars()),
+            Self::IsMatch(g, _) => g.point_scalars(),
+            _ => PointScalars::default(),
+        }
+    }
+
     /// Whether the value depends on nothing but the data point's time, start time, value and
     /// flags (and literals).
     fn point_scalars_only(&self) -> bool {
@@ -1109,6 +1135,18 @@ impl Getter {
 }
 
 impl Cond {
+    fn point_scalars(&self) -> PointScalars {
+        match self {
+            Self::Or(t) | Self::And(t) => t.iter().fold(PointScalars::default(), |acc, c| {
+                acc.with(c.point_scalars())
+            }),
+            Self::Not(x) => x.point_scalars(),
+            Self::Compare(a, _, b) => a.point_scalars().with(b.point_scalars()),
+            Self::Const(_) => PointScalars::default(),
+            Self::Bool(g) => g.point_scalars(),
+        }
+    }
+
     fn point_scalars_only(&self) -> bool {
         match self {
             Self::Or(t) | Self::And(t) => t.iter().all(Self::point_scalars_only),
@@ -1127,6 +1165,11 @@ impl Condition {
     pub(crate) fn reads_point_scalars_only(&self) -> bool {
         self.expr.point_scalars_only()
     }
+
+    /// The point fields the condition reads.
+    pub(crate) fn point_scalars(&self) -> PointScalars {
+        self.expr.point_scalars()
+    }
 }
 
 impl CompiledStatement {
@@ -1137,9 +1180,7 @@ impl CompiledStatement {
         }
         match &self.editor {
             Editor::DeleteKey(MapOwner::Resource, key) => Some(KeyEdit::Delete(key)),
-            Editor::DeleteMatchingKeys(MapOwner::Resource, re) => {
-                Some(KeyEdit::DeleteMatching(re))
-            }
+            Editor::DeleteMatchingKeys(MapOwner::Resource, re) => Some(KeyEdit::DeleteMatching(re)),
             Editor::KeepKeys(MapOwner::Resource, keys) => Some(KeyEdit::Keep(keys)),
             Editor::KeepMatchingKeys(MapOwner::Resource, re) => Some(KeyEdit::KeepMatching(re)),
             _ => None,
@@ -1160,6 +1201,24 @@ impl CompiledStatement {
                 .condition
                 .as_ref()
                 .is_none_or(Condition::reads_point_scalars_only)
+    }
+
+    /// The point fields a statement for which [`CompiledStatement::is_point_scalar_edit`]
+    /// holds reads or writes.
+    pub(crate) fn point_scalars(&self) -> PointScalars {
+        let mut fields = self
+            .condition
+            .as_ref()
+            .map_or(PointScalars::default(), Condition::point_scalars);
+        if let Editor::Set(setter, getter) = &self.editor {
+            fields = fields.with(getter.point_scalars()).with(match setter {
+                Setter::ValueInt | Setter::ValueDouble => PointScalars::VALUE,
+                Setter::Time => PointScalars::TIME,
+                Setter::StartTime => PointScalars::START_TIME,
+                _ => PointScalars::default(),
+            });
+        }
+        fields
     }
 
     /// The aggregation function, when the statement is an unconditional
@@ -1192,6 +1251,61 @@ fn context_of_name(name: &str) -> Option<Context> {
         "datapoint" => Context::DataPoint,
         _ => return None,
     })
+}
+
+/// Whether `field` is a path of `context` in the collector's OTTL (`pkg/ottl/contexts`), whether
+/// or not it is supported here: an unknown field is an error, a known one the emulator cannot
+/// evaluate is only unsupported.
+fn known_field(context: Context, field: &str) -> bool {
+    let fields: &[&str] = match context {
+        Context::Resource => &[
+            "attributes",
+            "dropped_attributes_count",
+            "schema_url",
+            "cache",
+        ],
+        Context::Scope => &[
+            "name",
+            "version",
+            "attributes",
+            "dropped_attributes_count",
+            "schema_url",
+            "cache",
+        ],
+        Context::Metric => &[
+            "name",
+            "description",
+            "unit",
+            "type",
+            "aggregation_temporality",
+            "is_monotonic",
+            "data_points",
+            "metadata",
+            "cache",
+        ],
+        Context::DataPoint => &[
+            "attributes",
+            "start_time_unix_nano",
+            "time_unix_nano",
+            "start_time",
+            "time",
+            "value_double",
+            "value_int",
+            "exemplars",
+            "flags",
+            "count",
+            "sum",
+            "bucket_counts",
+            "explicit_bounds",
+            "scale",
+            "zero_count",
+            "positive",
+            "negative",
+            "quantile_values",
+            "cache",
+        ],
+    };
+    fields.contains(&field)
 }
 
 /// Splits a path into its context and the remaining segments; `None` context when the path
@@ -1616,6 +1730,17 @@ impl Compiler {
                 format!("path `{}` names no field", p.text()),
             ));
         };
+        if !known_field(context, &field.name) {
+            return Err(SyntaxError::syntax(
+                p.column,
+                format!(
+                    "path `{}`: `{}` is not a path of the {} context",
+                    p.text(),
+                    field.name,
+                    context.name()
+                ),
+            ));
+        }
         if rest.len() > 1 || field.keys.len() > 1 {
             return Err(unsupported(p.column, format!("path `{}`", p.text())));
         }
@@ -1983,6 +2108,17 @@ mod tests {
         .unwrap_err();
         assert!(
             e.unsupported && e.message.contains("metric.data_points"),
+            "{e:?}"
+        );
+        // A field the collector does not know is an error, not merely unsupported.
+        let e = compile_condition(
+            r#"atributes["process.pid"] == 1"#,
+            Some(Context::Resource),
+            Host::Filter,
+        )
+        .unwrap_err();
+        assert!(
+            !e.unsupported && e.message.contains("not a path of the resource context"),
             "{e:?}"
         );
         let e = compile_condition(
