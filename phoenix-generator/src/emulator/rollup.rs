@@ -11,6 +11,10 @@
 //! is copied. The result is the same, to the bit, as running the stages one by one: the same
 //! hashes, the same equality tests, the same order of creation, and the same merge of values
 //! (`ottl::merge_values`), as the equivalence tests below check.
+//!
+//! What the filters and key edits make of a resource depends on its attributes only, and
+//! processes persist from one scrape to the next: [`Rollup`] remembers it per resource
+//! ([`KnownResources`]), and uses it again only for equal attributes.
 
 use phoenix_core::telemetry::{
     Attributes, DataPoint, KeyValue, Metric, MetricData, NumberValue, Resource, Scope,
@@ -831,22 +835,24 @@ service:
             p.rollup = None;
         }
         for (i, s) in snapshots(ProfilePreset::HighChurn, 4).iter().enumerate() {
-            // Give every remembered entry another entry's attributes; half of them look as
-            // if a resource of the coming scrape already held them.
+            // File every remembered entry under another entry's hash; half of them look as if
+            // a resource of the coming scrape already held that hash.
             for p in &mut rolled.pipelines {
                 let Some(rollup) = p.rollup.as_mut() else {
                     continue;
                 };
                 let next = rollup.known.scrape + 1;
-                let mut entries: Vec<_> = rollup.known.entries.values_mut().collect();
-                let mut attributes: Vec<_> = entries.iter().map(|k| k.attributes.clone()).collect();
-                attributes.rotate_left(1);
-                for (j, (k, a)) in entries.iter_mut().zip(attributes).enumerate() {
-                    k.attributes = a;
+                let (hashes, mut known): (Vec<u64>, Vec<super::Known>) =
+                    rollup.known.entries.drain().unzip();
+                if !known.is_empty() {
+                    known.rotate_left(1);
+                }
+                for (j, k) in known.iter_mut().enumerate() {
                     if j % 2 == 0 {
                         k.seen = next;
                     }
                 }
+                rollup.known.entries = hashes.into_iter().zip(known).collect();
             }
             let expected = staged.process(s).unwrap().clone();
             assert_eq!(rolled.process(s).unwrap(), &expected, "scrape {i}");
