@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use spans::parse_duration;
 pub use spans::{DurationRange, HumanDuration, NumberRange};
-pub use template::PLACEHOLDERS;
+pub use template::TEMPLATE_VARIABLES;
 pub(crate) use template::{Template, TemplateField};
 
 use crate::{Error, Result};

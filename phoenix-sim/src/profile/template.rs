@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-/// The placeholders a template may hold, for error messages and docs.
-pub const PLACEHOLDERS: &str = "{index}, {name}, {path}, {hex}, {hex12}, {port}, {ip}, {rand}, {pick:a|b|...}, {random:a|b|...}";
+/// The variables a template may hold, for error messages and docs.
+pub const TEMPLATE_VARIABLES: &str = "{index}, {name}, {path}, {hex}, {hex12}, {port}, {ip}, {rand}, {pick:a|b|...}, {random:a|b|...}";
 
-/// Which placeholders a field may use.
+/// Which template variables a field may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TemplateField {
     /// The executable name: no `{name}` or `{path}`.
@@ -37,7 +37,7 @@ pub(crate) struct Template {
 }
 
 impl Template {
-    /// Compiles `text`, refusing placeholders that `field` may not use.
+    /// Compiles `text`, refusing template variables that `field` may not use.
     pub(crate) fn compile(text: &str, field: TemplateField) -> Result<Self, String> {
         let mut segments = Vec::new();
         let mut rest = text;
@@ -48,7 +48,7 @@ impl Template {
             let after = &rest[open + 1..];
             let close = after
                 .find('}')
-                .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
+                .ok_or_else(|| format!("unclosed template variable in {text:?}"))?;
             let body = &after[..close];
             let segment = match body {
                 "index" => Segment::Index,
@@ -75,7 +75,7 @@ impl Template {
                         return Err(format!("{{{body}}} cannot be used in this field"));
                     } else {
                         return Err(format!(
-                            "unknown placeholder {{{body}}} (known: {PLACEHOLDERS})"
+                            "unknown template variable {{{body}}} (known: {TEMPLATE_VARIABLES})"
                         ));
                     }
                 }
@@ -155,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_render() {
+    fn template_variables_render() {
         assert_eq!(render("worker-{index}", TemplateField::Name, 7), "worker-7");
         assert_eq!(
             render("{path} --role {pick:a|b}", TemplateField::CommandLine, 3),
@@ -169,9 +169,9 @@ mod tests {
     }
 
     #[test]
-    fn bad_placeholders_are_refused() {
+    fn bad_template_variables_are_refused() {
         let err = Template::compile("x-{nope}", TemplateField::Name).unwrap_err();
-        assert!(err.contains("unknown placeholder {nope}"), "{err}");
+        assert!(err.contains("unknown template variable {nope}"), "{err}");
         assert!(Template::compile("{name}", TemplateField::Name).is_err());
         assert!(Template::compile("{path}", TemplateField::Path).is_err());
         assert!(Template::compile("x{index", TemplateField::Name).is_err());

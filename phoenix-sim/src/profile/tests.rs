@@ -42,8 +42,8 @@ fn bad_input_names_the_field() {
     assert_eq!(field_of(&duration), "groups[0].lifetime");
     let unknown_field = CUSTOM.replace("churnRate", "churnRat");
     assert!(field_of(&unknown_field).starts_with("groups[0]"));
-    let placeholder = CUSTOM.replace("{path} --shard", "{path} --shard {nope}");
-    assert_eq!(field_of(&placeholder), "groups[0].commandLine");
+    let unknown_variable = CUSTOM.replace("{path} --shard", "{path} --shard {nope}");
+    assert_eq!(field_of(&unknown_variable), "groups[0].commandLine");
     let parent = CUSTOM.replace("churnRate: 0.01", "churnRate: 0.01\n    parent: nobody");
     assert_eq!(field_of(&parent), "groups[0].parent");
     let value: serde_json::Value = serde_yaml::from_str(&churn).unwrap();
