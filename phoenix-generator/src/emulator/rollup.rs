@@ -340,10 +340,7 @@ impl Rollup {
                         )),
                         _ => None,
                     };
-                    let view_of_metric = MetricView {
-                        points: &[],
-                        ..MetricView::of(m)
-                    };
+                    let view_of_metric = MetricView::without_points(m);
                     let mut slot = None;
                     for p in m.data.points() {
                         let attributes_hash = point_hashes.hash(place, &p.attributes, &mut buf);

@@ -671,24 +671,7 @@ impl FilterStage {
                     if self.datapoint.is_empty() {
                         return !m.data.points().is_empty();
                     }
-                    let Metric {
-                        name,
-                        description,
-                        unit,
-                        data,
-                        ..
-                    } = m;
-                    let (kind, temporality, monotonic) = shape(data);
-                    let view = MetricView {
-                        name,
-                        description,
-                        unit,
-                        kind,
-                        temporality,
-                        monotonic,
-                        points: &[],
-                    };
-                    let points = data.points_mut();
+                    let (view, points) = MetricView::split(m);
                     points.retain(|p| !self.drops_point(resource, scope, view, p));
                     !points.is_empty()
                 });
@@ -721,10 +704,7 @@ impl FilterStage {
                         }
                         continue;
                     }
-                    let view = MetricView {
-                        points: &[],
-                        ..MetricView::of(m)
-                    };
+                    let view = MetricView::without_points(m);
                     let kept: Vec<_> = m
                         .data
                         .points()
@@ -773,31 +753,6 @@ impl FilterStage {
             }
         }
         Snapshot::new(out)
-    }
-}
-
-pub(crate) fn shape(
-    data: &MetricData,
-) -> (
-    phoenix_core::telemetry::schema::MetricKind,
-    Option<phoenix_core::telemetry::Temporality>,
-    bool,
-) {
-    match data {
-        MetricData::Gauge { .. } => (
-            phoenix_core::telemetry::schema::MetricKind::Gauge,
-            None,
-            false,
-        ),
-        MetricData::Sum {
-            temporality,
-            monotonic,
-            ..
-        } => (
-            phoenix_core::telemetry::schema::MetricKind::Sum,
-            Some(*temporality),
-            *monotonic,
-        ),
     }
 }
 
@@ -957,24 +912,8 @@ impl TransformGroup {
                 Context::DataPoint => {
                     for ScopeMetrics { scope, metrics, .. } in scopes.iter_mut() {
                         for m in metrics.iter_mut() {
-                            let Metric {
-                                name,
-                                description,
-                                unit,
-                                data,
-                                ..
-                            } = m;
-                            let (kind, temporality, monotonic) = shape(data);
-                            let view = MetricView {
-                                name,
-                                description,
-                                unit,
-                                kind,
-                                temporality,
-                                monotonic,
-                                points: &[],
-                            };
-                            for p in data.points_mut().iter_mut() {
+                            let (view, points) = MetricView::split(m);
+                            for p in points.iter_mut() {
                                 let ctx = EvalContext {
                                     resource: attributes,
                                     scope: Some(scope),

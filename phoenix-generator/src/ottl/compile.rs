@@ -251,7 +251,48 @@ pub struct MetricView<'a> {
 impl<'a> MetricView<'a> {
     /// A view of `metric` with its points.
     pub fn of(metric: &'a Metric) -> Self {
-        let (temporality, monotonic) = match &metric.data {
+        Self {
+            points: metric.data.points(),
+            ..Self::header(
+                &metric.name,
+                &metric.description,
+                &metric.unit,
+                &metric.data,
+            )
+        }
+    }
+
+    /// A view of `metric` without its points, as the data-point context sees its metric.
+    pub fn without_points(metric: &'a Metric) -> Self {
+        Self::header(
+            &metric.name,
+            &metric.description,
+            &metric.unit,
+            &metric.data,
+        )
+    }
+
+    /// A view of `metric` without its points, and its points to change: what evaluating the
+    /// data-point context in place needs.
+    pub fn split(metric: &'a mut Metric) -> (Self, &'a mut Vec<DataPoint>) {
+        let Metric {
+            name,
+            description,
+            unit,
+            data,
+            ..
+        } = metric;
+        let view = Self::header(name, description, unit, data);
+        (view, data.points_mut())
+    }
+
+    fn header(
+        name: &'a MetricName,
+        description: &'a str,
+        unit: &'a str,
+        data: &MetricData,
+    ) -> Self {
+        let (temporality, monotonic) = match data {
             MetricData::Gauge { .. } => (None, false),
             MetricData::Sum {
                 temporality,
@@ -260,13 +301,13 @@ impl<'a> MetricView<'a> {
             } => (Some(*temporality), *monotonic),
         };
         Self {
-            name: &metric.name,
-            description: &metric.description,
-            unit: &metric.unit,
-            kind: metric.data.kind(),
+            name,
+            description,
+            unit,
+            kind: data.kind(),
             temporality,
             monotonic,
-            points: metric.data.points(),
+            points: &[],
         }
     }
 }
