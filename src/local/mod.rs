@@ -66,6 +66,16 @@ use variant::{Counting, VariantPipeline, VariantState, critical_processes, varia
 pub use workload::RUN_START;
 use workload::{Source, WorkloadPlan, scrapes_in};
 
+/// `role`'s pipeline reference of `experiment` as [`LocalExecutor`] runs and promotes it: for
+/// a template, the parameters `experimentId`, `variant`, `collectionInterval` (the spec's
+/// scrape interval) and `criticalProcesses` (the spec's, when it lists any) are filled in
+/// where the parameters leave them out; an inline config is taken as written. Render a
+/// template reference with `phoenix_generator::catalog::render_template` to get the exact
+/// config a promotion records.
+pub fn effective_pipeline(experiment: &Experiment, role: VariantRole) -> PipelineRef {
+    variant::effective_pipeline(experiment, role)
+}
+
 /// Runs experiments in-process: the simulator (or a recording) feeds both variants' pipeline
 /// emulators, and each window is measured from what the variants export.
 ///

@@ -7,13 +7,13 @@ use std::collections::HashSet;
 use phoenix_core::experiment::{CriticalMatcher, Experiment, PipelineRef};
 use phoenix_core::measurement::{VariantRole, VariantSample};
 use phoenix_core::telemetry::{
-    Attributes, MetricData, NumberValue, Resource, ResourceKey, SeriesKey, Snapshot, Temporality,
-    schema::ResourceAttribute,
+    Attributes, DataPoint, KeyValue, Metric, MetricData, NumberValue, Resource, Snapshot,
+    Temporality, schema::ResourceAttribute,
 };
 use phoenix_core::{Error, Result};
 use phoenix_generator::catalog;
 use phoenix_generator::config::{ComponentId, ComponentKind, Config, Receiver};
-use phoenix_generator::emulator::{Emulator, without_phoenix_attributes};
+use phoenix_generator::emulator::{Emulator, SeriesSet};
 use phoenix_sim::MetricSelection;
 
 /// A variant's pipeline as resolved for one experiment.
@@ -168,64 +168,68 @@ fn counted_exporter(config: &Config) -> Option<ComponentId> {
         .cloned()
 }
 
-/// The identity of one data point, apart from `phoenix.*` attributes: its series, kind,
-/// times, value and flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct PointId {
-    series: SeriesKey,
-    kind: u8,
-    start: u64,
-    time: u64,
-    value: u64,
-    flags: u32,
+const PHOENIX_PREFIX: &str = "phoenix.";
+
+/// A resource's executable name.
+fn executable_name(resource: &Resource) -> Option<&str> {
+    resource
+        .attributes
+        .get_str(ResourceAttribute::ExecutableName)
 }
 
-/// `attributes` without `phoenix.*` keys, copied only when it has any.
-fn without_phoenix(attributes: &Attributes) -> Cow<'_, Attributes> {
-    if attributes
-        .iter()
-        .any(|kv| kv.key.starts_with(PHOENIX_PREFIX))
-    {
-        Cow::Owned(without_phoenix_attributes(attributes))
-    } else {
-        Cow::Borrowed(attributes)
+/// A metric's kind, temporality and monotonicity.
+fn kind_of(metric: &Metric) -> (u8, Option<Temporality>, bool) {
+    match &metric.data {
+        MetricData::Gauge { .. } => (0, None, false),
+        MetricData::Sum {
+            temporality,
+            monotonic,
+            ..
+        } => (1, Some(*temporality), *monotonic),
     }
 }
 
-const PHOENIX_PREFIX: &str = "phoenix.";
+/// Whether two attribute lists hold the same attributes apart from `phoenix.*` ones, in any
+/// order (as series keys compare them).
+fn same_attributes(a: &Attributes, b: &Attributes) -> bool {
+    if a == b {
+        return true;
+    }
+    let own = |kv: &&KeyValue| !kv.key.starts_with(PHOENIX_PREFIX);
+    a.iter().filter(own).count() == b.iter().filter(own).count()
+        && a.iter().filter(own).all(|x| b.iter().any(|y| x == y))
+}
 
-fn point_ids(resource: &Resource) -> impl Iterator<Item = PointId> + '_ {
-    let resource_key = ResourceKey::new(&without_phoenix(&resource.attributes));
-    resource.metrics().flat_map(move |metric| {
-        let kind = match &metric.data {
-            MetricData::Gauge { .. } => 0_u8,
-            MetricData::Sum {
-                temporality,
-                monotonic,
-                ..
-            } => {
-                let t = match temporality {
-                    Temporality::Unspecified => 0,
-                    Temporality::Delta => 1,
-                    Temporality::Cumulative => 2,
-                };
-                1 + t * 2 + u8::from(*monotonic)
-            }
-        };
-        let metric_key = resource_key.metric(&metric.name);
-        metric.data.points().iter().map(move |p| {
-            let (value, tag) = match p.value {
-                NumberValue::Int(i) => (i.cast_unsigned(), 0_u8),
-                NumberValue::Double(d) => (d.to_bits(), 1_u8),
-            };
-            PointId {
-                series: metric_key.series(&without_phoenix(&p.attributes)),
-                kind: kind * 2 + tag,
-                start: p.start_time.as_nanos(),
-                time: p.time.as_nanos(),
-                value,
-                flags: p.flags,
-            }
+/// Whether two points are the same apart from `phoenix.*` attributes: attributes, times,
+/// value (of the same type) and flags.
+fn same_point(a: &DataPoint, b: &DataPoint) -> bool {
+    let same_value = match (a.value, b.value) {
+        (NumberValue::Int(x), NumberValue::Int(y)) => x == y,
+        (NumberValue::Double(x), NumberValue::Double(y)) => x.to_bits() == y.to_bits(),
+        _ => false,
+    };
+    same_value
+        && a.start_time == b.start_time
+        && a.time == b.time
+        && a.flags == b.flags
+        && same_attributes(&a.attributes, &b.attributes)
+}
+
+/// Whether every point of `expected` is among the points of the output resources `got`
+/// (those whose attributes, apart from `phoenix.*` ones, are `expected`'s): in a metric of
+/// the same name and kind, unchanged.
+fn covered(expected: &Resource, got: &[&Resource]) -> bool {
+    expected.metrics().all(|m| {
+        let kind = kind_of(m);
+        let candidates: Vec<&Metric> = got
+            .iter()
+            .flat_map(|r| r.metrics())
+            .filter(|o| o.name == m.name && kind_of(o) == kind)
+            .collect();
+        m.data.points().iter().all(|p| {
+            candidates
+                .iter()
+                .any(|o| o.data.points().iter().any(|q| same_point(p, q)))
         })
     })
 }
@@ -271,7 +275,7 @@ impl Tally {
 pub(crate) struct VariantState {
     emulator: Emulator,
     exporter: ComponentId,
-    distinct: HashSet<SeriesKey>,
+    distinct: SeriesSet,
 }
 
 /// How a scrape counts.
@@ -287,10 +291,13 @@ pub(crate) enum Counting {
 
 impl VariantState {
     pub(crate) fn new(pipeline: &VariantPipeline, original: &PipelineRef) -> Result<Self> {
+        let mut emulator = pipeline.emulator(original)?;
+        // Only the counted exporter's data is looked at (for critical coverage).
+        emulator.keep_data_of(std::slice::from_ref(&pipeline.exporter));
         Ok(Self {
-            emulator: pipeline.emulator(original)?,
+            emulator,
             exporter: pipeline.exporter.clone(),
-            distinct: HashSet::new(),
+            distinct: SeriesSet::default(),
         })
     }
 
@@ -309,34 +316,51 @@ impl VariantState {
 
     /// Runs one scrape through the variant. `critical` holds the scrape's critical
     /// processes (only looked at for [`Counting::Window`]).
-    pub(crate) fn scrape(
+    pub(crate) fn scrape<'s>(
         &mut self,
-        snapshot: &Snapshot,
-        critical: &[Resource],
+        snapshot: &'s Snapshot,
+        critical: &[&'s Resource],
         counting: Counting,
         tally: &mut Tally,
     ) -> phoenix_generator::Result<()> {
         let in_window = counting == Counting::Window;
         // What the variant's receivers make of each critical process, on the way to the
         // counted exporter.
-        let expected: Vec<Option<Vec<Resource>>> = if in_window {
+        let expected: Vec<Option<Vec<Cow<'s, Resource>>>> = if in_window {
             critical
                 .iter()
                 .map(|r| {
-                    let views = self
-                        .emulator
-                        .receiver_views(&Snapshot::new(vec![r.clone()]));
-                    let reaching: Vec<Resource> = views
-                        .into_iter()
-                        .filter(|(_, exporters)| exporters.contains(&self.exporter))
-                        .flat_map(|(view, _)| view.resources)
-                        .collect();
+                    let reaching = self.emulator.receiver_views_reaching(r, &self.exporter);
                     (!reaching.is_empty()).then_some(reaching)
                 })
                 .collect()
         } else {
             Vec::new()
         };
+        // Only output resources named like an expected one can hold its points; when a
+        // receiver removed the name, every output resource is looked at. The emulator copies
+        // only those.
+        let names: Option<HashSet<String>> = expected
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|r| {
+                r.attributes
+                    .get_str(ResourceAttribute::ExecutableName)
+                    .map(str::to_owned)
+            })
+            .collect();
+        if !in_window || critical.is_empty() {
+            self.emulator.keep_resources_where(|_| false);
+        } else {
+            self.emulator.keep_resources_where(move |attributes| {
+                names.as_ref().is_none_or(|names| {
+                    attributes
+                        .get_str(ResourceAttribute::ExecutableName)
+                        .is_some_and(|n| names.contains(n))
+                })
+            });
+        }
         let output = self.emulator.process(snapshot)?;
         let Some(exported) = output.exporters.get(&self.exporter) else {
             if in_window {
@@ -357,34 +381,24 @@ impl VariantState {
         tally.bytes += exported.bytes as u64;
         tally.critical_expected += critical.len() as u64;
         if !critical.is_empty() {
-            // Only output resources named like an expected one can hold its points; when a
-            // receiver removed the name, every output resource is looked at.
-            let names: Option<HashSet<&str>> = expected
-                .iter()
-                .flatten()
-                .flatten()
-                .map(|r| r.attributes.get_str(ResourceAttribute::ExecutableName))
-                .collect();
-            let got: HashSet<PointId> = exported
-                .snapshot
-                .resources
-                .iter()
-                .filter(|r| {
-                    names.as_ref().is_none_or(|names| {
-                        r.attributes
-                            .get_str(ResourceAttribute::ExecutableName)
-                            .is_some_and(|n| names.contains(n))
-                    })
-                })
-                .flat_map(point_ids)
-                .collect();
+            // The snapshot holds only the output resources named like an expected one; those
+            // holding an expected resource's points have its attributes, apart from
+            // `phoenix.*` ones.
+            let got = &exported.snapshot.resources;
             let seen = expected
                 .iter()
                 .filter(|views| {
                     views.as_ref().is_some_and(|resources| {
-                        resources
-                            .iter()
-                            .all(|r| point_ids(r).all(|id| got.contains(&id)))
+                        resources.iter().all(|r| {
+                            let outputs: Vec<&Resource> = got
+                                .iter()
+                                .filter(|o| {
+                                    executable_name(o) == executable_name(r)
+                                        && same_attributes(&o.attributes, &r.attributes)
+                                })
+                                .collect();
+                            !outputs.is_empty() && covered(r, &outputs)
+                        })
                     })
                 })
                 .count();
@@ -395,7 +409,10 @@ impl VariantState {
 }
 
 /// The critical processes of a scrape.
-pub(crate) fn critical_processes(snapshot: &Snapshot, matcher: &CriticalMatcher) -> Vec<Resource> {
+pub(crate) fn critical_processes<'s>(
+    snapshot: &'s Snapshot,
+    matcher: &CriticalMatcher,
+) -> Vec<&'s Resource> {
     if matcher.is_empty() {
         return Vec::new();
     }
@@ -403,6 +420,5 @@ pub(crate) fn critical_processes(snapshot: &Snapshot, matcher: &CriticalMatcher)
         .resources
         .iter()
         .filter(|r| matcher.is_critical(&r.attributes))
-        .cloned()
         .collect()
 }

@@ -85,7 +85,7 @@ use crate::telemetry::{
 };
 use crate::{Error, Result};
 
-pub use size::encoded_len;
+pub use size::{encoded_len, resource_encoded_len};
 
 /// Encodes a snapshot as OTLP protobuf (`MetricsData`, the same bytes as an
 /// `ExportMetricsServiceRequest`).

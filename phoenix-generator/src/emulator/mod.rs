@@ -14,7 +14,10 @@
 //! copies what survives it, and a pipeline that reduces its input (resource-level filters,
 //! `cumulativetodelta`, edits of resource keys and point times, then `groupbyattrs` and
 //! `aggregate_on_attributes`) runs those stages as one pass that copies only the aggregated
-//! points. [`Emulator::keep_data_of`] limits which exporters' data is kept.
+//! points. A pipeline that only edits resource attributes (the baseline) counts what it
+//! exports from the input where it is, copying only what is kept. [`Emulator::keep_data_of`]
+//! and [`Emulator::keep_resources_where`] limit which exporters' data, and which resources of
+//! it, is kept.
 //!
 //! Supported components and their semantics, with sources, are listed in `docs/emulator.md`.
 //!
@@ -60,17 +63,22 @@
 //! ```
 
 mod delta;
+mod relabel;
+mod resource_memo;
 mod rollup;
 mod safety;
 mod stage;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use phoenix_core::telemetry::{
-    Attributes, MetricName, ProcessMetric, SeriesKey, Snapshot, Timestamp,
+    Attributes, MetricName, ProcessMetric, Resource, SeriesKey, Snapshot, Timestamp,
 };
 use regex::Regex;
 
+use relabel::Relabel;
 use rollup::Rollup;
 pub(crate) use safety::point_key;
 pub use safety::{critical_safety, critical_safety_with_names, probe_workload};
@@ -82,13 +90,41 @@ use crate::config::{
 };
 use crate::{Error, Result};
 
+/// A set of series keys. The keys are hashes already: the set takes their low 64 bits as
+/// they are instead of hashing them again.
+pub type SeriesSet = HashSet<SeriesKey, BuildHasherDefault<SeriesKeyHasher>>;
+
+/// The [`Hasher`] of [`SeriesSet`]: a 128-bit key's low 64 bits, as they are (other input is
+/// mixed in byte by byte).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeriesKeyHasher(u64);
+
+impl Hasher for SeriesKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        // The low half of a 128-bit hash.
+        #[allow(clippy::cast_possible_truncation)]
+        let low = n as u64;
+        self.0 ^= low;
+    }
+}
+
 /// What one exporter received for one scrape.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExporterOutput {
     /// Data points received.
     pub data_points: usize,
     /// Distinct series among them.
-    pub series: HashSet<SeriesKey>,
+    pub series: SeriesSet,
     /// Encoded OTLP protobuf bytes of the export requests (the sum over requests, one per
     /// pipeline batch reaching the exporter).
     pub bytes: usize,
@@ -224,29 +260,30 @@ impl ProcessFilter {
     /// Whether [`ProcessFilter::apply`] would leave `data` as it is: every process passes
     /// include/exclude and has neither disabled metrics nor disabled resource attributes.
     fn keeps_all(&self, data: &Snapshot) -> bool {
+        data.resources.iter().all(|r| self.keeps_as_is(r))
+    }
+
+    /// Whether [`ProcessFilter::apply`] would leave a snapshot holding only `r` as it is.
+    fn keeps_as_is(&self, r: &Resource) -> bool {
         let filters_metrics =
             self.disabled_schema.iter().any(|d| *d) || !self.disabled_other.is_empty();
-        data.resources.iter().all(|r| {
-            let name = r
+        let name = r
+            .attributes
+            .get_str("process.executable.name")
+            .unwrap_or("");
+        self.include.as_ref().is_none_or(|i| i.matches(name))
+            && self.exclude.as_ref().is_none_or(|e| !e.matches(name))
+            && !r
                 .attributes
-                .get_str("process.executable.name")
-                .unwrap_or("");
-            self.include.as_ref().is_none_or(|i| i.matches(name))
-                && self.exclude.as_ref().is_none_or(|e| !e.matches(name))
-                && !r
-                    .attributes
-                    .iter()
-                    .any(|kv| self.disabled_attributes.contains(&kv.key.as_str()))
-                && !r.scopes.is_empty()
-                && (!filters_metrics
-                    || (r.scopes.iter().all(|s| !s.metrics.is_empty())
-                        && r.metrics().all(|m| match &m.name {
-                            MetricName::Process(pm) => !self.disabled_schema[schema_index(*pm)],
-                            MetricName::Other(name) => {
-                                !self.disabled_other.contains(&name.as_str())
-                            }
-                        })))
-        })
+                .iter()
+                .any(|kv| self.disabled_attributes.contains(&kv.key.as_str()))
+            && !r.scopes.is_empty()
+            && (!filters_metrics
+                || (r.scopes.iter().all(|s| !s.metrics.is_empty())
+                    && r.metrics().all(|m| match &m.name {
+                        MetricName::Process(pm) => !self.disabled_schema[schema_index(*pm)],
+                        MetricName::Other(name) => !self.disabled_other.contains(&name.as_str()),
+                    })))
     }
 
     /// The scraper's view of the workload: processes outside include/exclude skipped,
@@ -307,6 +344,10 @@ struct PipelineRun {
     /// The pipeline's leading stages run as one pass over borrowed data, when they have the
     /// shape for it.
     rollup: Option<Rollup>,
+    /// The whole pipeline runs as a relabelling of resources, when it has the shape for it.
+    relabel: Option<Relabel>,
+    /// The stages after the rollup run as a relabelling, when they have the shape for it.
+    tail: Option<Relabel>,
 }
 
 /// A compiled config, ready to run scrapes through.
@@ -315,8 +356,42 @@ pub struct Emulator {
     receivers: Vec<(Source, Vec<usize>)>,
     pipelines: Vec<PipelineRun>,
     output: Output,
+    /// What goes into the exporters' [`ExporterOutput::snapshot`].
+    kept: Kept,
+}
+
+/// Which exporters' data is kept, and which resources of it.
+#[derive(Default)]
+struct Kept {
     /// The exporters whose [`ExporterOutput::snapshot`] is filled; `None` for all.
-    kept: Option<HashSet<ComponentId>>,
+    exporters: Option<HashSet<ComponentId>>,
+    /// The resources kept, by their attributes as exported; `None` for all.
+    resources: Option<ResourcePredicate>,
+}
+
+/// A test of exported resources' attributes.
+type ResourcePredicate = Box<dyn Fn(&Attributes) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("exporters", &self.exporters)
+            .field("resources", &self.resources.as_ref().map(|_| "a predicate"))
+            .finish()
+    }
+}
+
+impl Kept {
+    fn takes_data(&self, sink: &Sink) -> bool {
+        match sink {
+            Sink::Exporter(id) => self.exporters.as_ref().is_none_or(|k| k.contains(id)),
+            Sink::Connector(_) => true,
+        }
+    }
+
+    fn keeps_resource(&self, attributes: &Attributes) -> bool {
+        self.resources.as_ref().is_none_or(|keep| keep(attributes))
+    }
 }
 
 fn pipeline_path(id: &PipelineId) -> String {
@@ -378,7 +453,9 @@ impl Emulator {
                 .position(|s| !matches!(s, Stage::PassThrough))
                 .filter(|&i| matches!(stages[i], Stage::Filter(_)));
             pipelines.push(PipelineRun {
+                tail: Rollup::plan(&stages).and_then(|r| Relabel::plan(&stages[r.end()..])),
                 rollup: Rollup::plan(&stages),
+                relabel: Relabel::plan(&stages),
                 appetite: if leading_filter.is_some() {
                     0
                 } else {
@@ -429,7 +506,7 @@ impl Emulator {
             receivers,
             pipelines,
             output,
-            kept: None,
+            kept: Kept::default(),
         })
     }
 
@@ -437,7 +514,23 @@ impl Emulator {
     /// exporter); the others report their counts with an empty snapshot. Keeping less saves
     /// copying what is exported.
     pub fn keep_data_of(&mut self, exporters: &[ComponentId]) {
-        self.kept = Some(exporters.iter().cloned().collect());
+        self.kept.exporters = Some(exporters.iter().cloned().collect());
+    }
+
+    /// Fills [`ExporterOutput::snapshot`] only with the resources whose attributes, as
+    /// exported, satisfy `keep` (by default, with every resource); the counts of data points,
+    /// series and bytes are those of everything exported. Keeping less saves copying.
+    pub fn keep_resources_where(
+        &mut self,
+        keep: impl Fn(&Attributes) -> bool + Send + Sync + 'static,
+    ) {
+        self.kept.resources = Some(Box::new(keep));
+    }
+
+    /// Fills [`ExporterOutput::snapshot`] with every resource again, undoing
+    /// [`Emulator::keep_resources_where`].
+    pub fn keep_all_resources(&mut self) {
+        self.kept.resources = None;
     }
 
     /// Sets the time the emulated collector started, which `cumulativetodelta`'s
@@ -541,6 +634,51 @@ impl Emulator {
             .collect()
     }
 
+    /// What the receivers whose pipelines reach `exporter` make of `resource`: one resource
+    /// per such receiver that keeps (some of) it, borrowed where the receiver leaves it as it
+    /// is. The same as [`Emulator::receiver_views`] of a snapshot holding only `resource`,
+    /// without copying what is not changed.
+    pub fn receiver_views_reaching<'r>(
+        &self,
+        resource: &'r Resource,
+        exporter: &ComponentId,
+    ) -> Vec<Cow<'r, Resource>> {
+        let mut views = Vec::new();
+        for (kind, fed) in &self.receivers {
+            if !self.reaches(fed, exporter) {
+                continue;
+            }
+            match kind {
+                Source::Process(filter) if !filter.keeps_as_is(resource) => {
+                    let mut view = Snapshot::new(vec![resource.clone()]);
+                    filter.apply(&mut view);
+                    views.extend(view.resources.into_iter().map(Cow::Owned));
+                }
+                Source::Otlp | Source::Process(_) => views.push(Cow::Borrowed(resource)),
+            }
+        }
+        views
+    }
+
+    /// Whether data given to the pipelines `fed` reaches `exporter`.
+    fn reaches(&self, fed: &[usize], exporter: &ComponentId) -> bool {
+        let mut stack: Vec<usize> = fed.to_vec();
+        let mut seen = HashSet::new();
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p) {
+                continue;
+            }
+            for s in &self.pipelines[p].sinks {
+                match s {
+                    Sink::Exporter(e) if e == exporter => return true,
+                    Sink::Exporter(_) => {}
+                    Sink::Connector(next) => stack.extend(next.iter().copied()),
+                }
+            }
+        }
+        false
+    }
+
     fn run_pipeline<'a>(&mut self, job: Job<'a>, jobs: &mut Vec<Job<'a>>) {
         let Self {
             pipelines,
@@ -555,13 +693,67 @@ impl Emulator {
         } = job;
         let pipeline = &mut pipelines[p];
         let leading = pipeline.leading_filter;
+        if start == 0
+            && let Some(relabel) = &mut pipeline.relabel
+        {
+            let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
+            // Connectors take everything; exporters only the resources kept.
+            let feeds_connector = pipeline
+                .sinks
+                .iter()
+                .any(|s| matches!(s, Sink::Connector(_)));
+            let all = |_: &Attributes| true;
+            let keep: &dyn Fn(&Attributes) -> bool = if feeds_connector {
+                &all
+            } else {
+                &|a: &Attributes| kept.keeps_resource(a)
+            };
+            let input = match &data {
+                Batch::Borrowed(input) => Some(*input),
+                Batch::Owned(input) if !copy => Some(input),
+                Batch::Owned(_) => None,
+            };
+            if let Some(input) = input {
+                let done = relabel.run(&pipeline.stages, input, copy, keep);
+                if done.resources > 0 {
+                    let stats = BatchStats {
+                        points: done.points,
+                        series: done.series,
+                        bytes: done.bytes,
+                    };
+                    deliver(pipelines, p, output, kept, &stats, done.data, jobs);
+                }
+                return;
+            }
+        }
         let (mut data, start) = match (&mut pipeline.rollup, data) {
             (Some(rollup), data) if start == 0 => {
                 let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
                 if leading.is_some() {
                     pipeline.appetite = first_filter_points;
                 }
-                (out, rollup.end())
+                let end = rollup.end();
+                let feeds_connector = pipeline
+                    .sinks
+                    .iter()
+                    .any(|s| matches!(s, Sink::Connector(_)));
+                match &mut pipeline.tail {
+                    Some(tail) if !feeds_connector => {
+                        let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
+                        let keep = |a: &Attributes| kept.keeps_resource(a);
+                        let done = tail.run_owned(&pipeline.stages[end..], out, copy, &keep);
+                        if done.resources > 0 {
+                            let stats = BatchStats {
+                                points: done.points,
+                                series: done.series,
+                                bytes: done.bytes,
+                            };
+                            deliver(pipelines, p, output, kept, &stats, done.data, jobs);
+                        }
+                        return;
+                    }
+                    _ => (out, end),
+                }
             }
             (_, Batch::Owned(data)) => (data, start),
             (_, Batch::Borrowed(data)) => pipeline.ingest(data),
@@ -584,38 +776,56 @@ impl Emulator {
         if data.resources.is_empty() {
             return;
         }
-        let sinks = &pipelines[p].sinks;
-        let takes_data = |s: &Sink| match s {
-            Sink::Exporter(id) => kept.as_ref().is_none_or(|k| k.contains(id)),
-            Sink::Connector(_) => true,
-        };
-        // The last sink that takes the data gets it; the ones before it get copies.
-        let last = sinks.iter().rposition(takes_data);
         // Every exporter of the pipeline receives the same batch: count it once.
-        let stats = sinks
+        let stats = if pipelines[p]
+            .sinks
             .iter()
             .any(|s| matches!(s, Sink::Exporter(_)))
-            .then(|| BatchStats::of(&data));
-        let mut data = Some(data);
-        for (i, sink) in sinks.iter().enumerate() {
-            let batch = if !takes_data(sink) {
-                None
-            } else if Some(i) == last {
-                data.take()
-            } else {
-                data.clone()
-            };
-            match (sink, batch) {
-                (Sink::Exporter(id), batch) => {
-                    if let (Some(out), Some(stats)) = (output.exporters.get_mut(id), &stats) {
-                        record(out, batch, stats);
-                    }
-                }
-                (Sink::Connector(fed), Some(batch)) => {
-                    fan_out(pipelines, fed, Batch::Owned(batch), jobs);
-                }
-                (Sink::Connector(_), None) => {}
+        {
+            BatchStats::of(&data)
+        } else {
+            BatchStats {
+                points: 0,
+                series: Vec::new(),
+                bytes: 0,
             }
+        };
+        deliver(pipelines, p, output, kept, &stats, Some(data), jobs);
+    }
+}
+
+/// Hands what pipeline `p` exports (counted as `stats`; the data itself when some sink
+/// takes it) to its sinks: the last sink that takes the data gets it, the ones before it
+/// get copies.
+fn deliver<'a>(
+    pipelines: &[PipelineRun],
+    p: usize,
+    output: &mut Output,
+    kept: &Kept,
+    stats: &BatchStats,
+    mut data: Option<Snapshot>,
+    jobs: &mut Vec<Job<'a>>,
+) {
+    let sinks = &pipelines[p].sinks;
+    let last = sinks.iter().rposition(|s| kept.takes_data(s));
+    for (i, sink) in sinks.iter().enumerate() {
+        let batch = if !kept.takes_data(sink) {
+            None
+        } else if Some(i) == last {
+            data.take()
+        } else {
+            data.clone()
+        };
+        match (sink, batch) {
+            (Sink::Exporter(id), batch) => {
+                if let Some(out) = output.exporters.get_mut(id) {
+                    record(out, batch, stats, kept);
+                }
+            }
+            (Sink::Connector(fed), Some(batch)) => {
+                fan_out(pipelines, fed, Batch::Owned(batch), jobs);
+            }
+            (Sink::Connector(_), None) => {}
         }
     }
 }
@@ -717,13 +927,22 @@ impl BatchStats {
     }
 }
 
-fn record(out: &mut ExporterOutput, batch: Option<Snapshot>, stats: &BatchStats) {
+fn record(out: &mut ExporterOutput, batch: Option<Snapshot>, stats: &BatchStats, kept: &Kept) {
     out.requests += 1;
     out.data_points += stats.points;
     out.series.extend(stats.series.iter().copied());
     out.bytes += stats.bytes;
     if let Some(batch) = batch {
-        out.snapshot.resources.extend(batch.resources);
+        if kept.resources.is_some() {
+            out.snapshot.resources.extend(
+                batch
+                    .resources
+                    .into_iter()
+                    .filter(|r| kept.keeps_resource(&r.attributes)),
+            );
+        } else {
+            out.snapshot.resources.extend(batch.resources);
+        }
     }
 }
 
@@ -769,6 +988,65 @@ pub fn without_phoenix_attributes(attrs: &Attributes) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keeping the data of some resources only changes what the snapshots hold, not the
+    /// counts; the snapshots hold exactly the resources kept, on every path (relabelled,
+    /// rolled up, stage by stage).
+    #[test]
+    fn data_is_kept_only_for_the_resources_asked_for() {
+        let params = serde_json::json!({
+            "criticalProcesses": ["^systemd$", "^sshd$"],
+            "experimentId": "exp-keep0002",
+        });
+        let serde_json::Value::Object(params) = params else {
+            panic!("an object")
+        };
+        let profile =
+            phoenix_sim::Profile::preset(phoenix_core::experiment::ProfilePreset::Realistic);
+        let named = |a: &Attributes| {
+            a.get_str("process.executable.name")
+                .is_some_and(|n| n.starts_with('s'))
+        };
+        for template in crate::catalog::TemplateId::ALL {
+            let config = crate::catalog::render(template, &params).unwrap();
+            let mut sim =
+                phoenix_sim::Simulator::new(&profile, phoenix_sim::SimConfig::default()).unwrap();
+            let mut all = Emulator::new(&config).unwrap();
+            let mut some = Emulator::new(&config).unwrap();
+            some.keep_resources_where(named);
+            let mut staged = Emulator::new(&config).unwrap();
+            staged.keep_resources_where(named);
+            for p in &mut staged.pipelines {
+                p.rollup = None;
+                p.relabel = None;
+                p.tail = None;
+            }
+            for _ in 0..3 {
+                let s = sim.next_snapshot().clone();
+                let everything = all.process(&s).unwrap().clone();
+                let from_stages = staged.process(&s).unwrap().clone();
+                let kept = some.process(&s).unwrap();
+                assert_eq!(kept, &from_stages, "{template}");
+                for (id, e) in &everything.exporters {
+                    let k = &kept.exporters[id];
+                    assert_eq!(
+                        (k.data_points, &k.series, k.bytes, k.requests),
+                        (e.data_points, &e.series, e.bytes, e.requests)
+                    );
+                    let expected: Vec<_> = e
+                        .snapshot
+                        .resources
+                        .iter()
+                        .filter(|r| named(&r.attributes))
+                        .collect();
+                    assert_eq!(k.snapshot.resources.iter().collect::<Vec<_>>(), expected);
+                }
+            }
+            some.keep_all_resources();
+            let s = sim.next_snapshot().clone();
+            assert_eq!(some.process(&s).unwrap(), all.process(&s).unwrap());
+        }
+    }
 
     #[test]
     fn data_is_kept_only_for_the_exporters_asked_for() {

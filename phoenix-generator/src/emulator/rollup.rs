@@ -45,6 +45,9 @@ pub(crate) struct Rollup {
 struct KnownResources {
     /// By hash of the resource attributes as received.
     entries: PrehashedMap<u64, Known>,
+    /// The hash each place of the previous scrape's input was looked up with: a resource at
+    /// the same place with attributes equal to that entry's needs no hashing.
+    by_place: Vec<u64>,
     /// The scrape being run, counted from 1.
     scrape: u64,
 }
@@ -263,8 +266,18 @@ impl Rollup {
         let entries = &mut self.known.entries;
         let (mut kept, mut local, mut first_filter_points) = (Vec::new(), Vec::new(), 0);
         let mut hash_buf = Vec::with_capacity(256);
-        for r in &input.resources {
-            let hash = ottl::attributes_hash(&r.attributes, &mut hash_buf);
+        let by_place = std::mem::take(&mut self.known.by_place);
+        let mut places = Vec::with_capacity(input.resources.len());
+        for (i, r) in input.resources.iter().enumerate() {
+            // Equal to the entry the resource at this place had last time: no hashing, and
+            // no second comparison.
+            let placed = by_place
+                .get(i)
+                .copied()
+                .filter(|h| entries.get(h).is_some_and(|k| k.attributes == r.attributes));
+            let hash =
+                placed.unwrap_or_else(|| ottl::attributes_hash(&r.attributes, &mut hash_buf));
+            places.push(hash);
             let (known, at) = match entries.entry(hash) {
                 std::collections::hash_map::Entry::Vacant(e) => (
                     &*e.insert(decide(&r.attributes, scrape)),
@@ -272,7 +285,7 @@ impl Rollup {
                 ),
                 std::collections::hash_map::Entry::Occupied(e) => {
                     let known = e.into_mut();
-                    if known.attributes == r.attributes {
+                    if placed.is_some() || known.attributes == r.attributes {
                         known.seen = scrape;
                         (&*known, KnownAt::Entry(hash))
                     } else if known.seen != scrape {
@@ -294,6 +307,7 @@ impl Rollup {
             }
         }
         entries.retain(|_, k| k.seen == scrape);
+        self.known.by_place = places;
         (kept, local, first_filter_points)
     }
 
@@ -538,7 +552,8 @@ struct Slot {
 struct Group {
     slot: usize,
     first: DataPoint,
-    values: Vec<NumberValue>,
+    /// The values after the first one's (which is `first.value` until the merge).
+    more: Vec<NumberValue>,
     /// The group created before it with the same key.
     previous: Option<usize>,
 }
@@ -653,7 +668,7 @@ impl Sink {
                 if scalars.start_time < group.first.start_time {
                     group.first.start_time = scalars.start_time;
                 }
-                group.values.push(scalars.value);
+                group.more.push(scalars.value);
                 return;
             }
             next = group.previous;
@@ -661,7 +676,7 @@ impl Sink {
         let previous = self.index.insert(key, self.groups.len());
         self.groups.push(Group {
             slot,
-            values: vec![scalars.value],
+            more: Vec::new(),
             first: DataPoint {
                 attributes: attributes.clone(),
                 ..*scalars
@@ -671,10 +686,26 @@ impl Sink {
     }
 
     fn finish(mut self, function: AggregationFunction) -> Snapshot {
+        let mut per_slot = vec![0_usize; self.slots.len()];
+        for group in &self.groups {
+            per_slot[group.slot] += 1;
+        }
+        for (slot, n) in self.slots.iter().zip(per_slot) {
+            self.out[slot.resource].scopes[slot.scope].metrics[slot.metric]
+                .data
+                .points_mut()
+                .reserve_exact(n);
+        }
         for group in self.groups {
             let slot = &self.slots[group.slot];
             let mut point = group.first;
-            point.value = ottl::merge_values(point.value, &group.values, function);
+            point.value = if group.more.is_empty() {
+                ottl::merge_values(point.value, std::slice::from_ref(&point.value), function)
+            } else {
+                let mut values = group.more;
+                values.insert(0, point.value);
+                ottl::merge_values(point.value, &values, function)
+            };
             self.out[slot.resource].scopes[slot.scope].metrics[slot.metric]
                 .data
                 .points_mut()
@@ -782,6 +813,8 @@ service:
         let used = rolled.pipelines.iter().any(|p| p.rollup.is_some());
         for p in &mut staged.pipelines {
             p.rollup = None;
+            p.relabel = None;
+            p.tail = None;
         }
         for (i, s) in workload.iter().enumerate() {
             let expected = staged.process(s).unwrap().clone();
@@ -830,6 +863,8 @@ service:
         let mut staged = Emulator::new(&config).unwrap();
         for p in &mut staged.pipelines {
             p.rollup = None;
+            p.relabel = None;
+            p.tail = None;
         }
         for (i, s) in snapshots(ProfilePreset::HighChurn, 4).iter().enumerate() {
             // File every remembered entry under another entry's hash; half of them look as if
@@ -886,6 +921,89 @@ service:
                 phoenix_core::otlp::encoded_len(s),
                 phoenix_core::otlp::encode_protobuf(s).len()
             );
+        }
+    }
+
+    /// Changes a scrape as processes and producers might: resources dropped, moved,
+    /// duplicated, emptied, given empty scopes or metrics without points.
+    fn perturb(s: &mut phoenix_core::telemetry::Snapshot, edits: &[(u8, u16)]) {
+        use phoenix_core::telemetry::ScopeMetrics;
+        for &(kind, at) in edits {
+            let n = s.resources.len();
+            if n == 0 {
+                return;
+            }
+            let i = usize::from(at) % n;
+            match kind {
+                0 => {
+                    s.resources.remove(i);
+                }
+                1 => s.resources.swap(i, (i * 7 + 3) % n),
+                2 => {
+                    let copy = s.resources[i].clone();
+                    s.resources.insert((i * 5 + 1) % n, copy);
+                }
+                3 => s.resources[i].scopes.push(ScopeMetrics::default()),
+                4 => {
+                    if let Some(m) = s.resources[i]
+                        .scopes
+                        .iter_mut()
+                        .flat_map(|sc| sc.metrics.iter_mut())
+                        .nth(usize::from(at) % 5)
+                    {
+                        m.data.points_mut().clear();
+                    }
+                }
+                5 => s.resources[i].scopes.clear(),
+                _ => {
+                    let last = s.resources.remove(n - 1);
+                    s.resources.insert(0, last);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// The fast paths (rollup, relabelling, remembered resources) give exactly what the
+        /// stages give, over random simulator workloads changed at random between scrapes.
+        #[test]
+        fn fast_paths_give_what_the_stages_give_on_random_workloads(
+            seed in proptest::prelude::any::<u64>(),
+            preset in 0_usize..4,
+            processes in 3_u32..40,
+            config in 0_usize..11,
+            scrapes in proptest::collection::vec(
+                proptest::collection::vec((0_u8..7, proptest::prelude::any::<u16>()), 0..4),
+                2..6,
+            ),
+        ) {
+            let preset = [
+                ProfilePreset::Realistic,
+                ProfilePreset::HighChurn,
+                ProfilePreset::Chaos,
+                ProfilePreset::HighCardinality,
+            ][preset];
+            let profile = phoenix_sim::Profile::preset(preset).with_processes(processes).unwrap();
+            let sim_config = phoenix_sim::SimConfig {
+                seed,
+                ..phoenix_sim::SimConfig::default()
+            };
+            let mut sim = phoenix_sim::Simulator::new(&profile, sim_config).unwrap();
+            let workload: Vec<_> = scrapes
+                .iter()
+                .map(|edits| {
+                    let mut s = sim.next_snapshot().clone();
+                    perturb(&mut s, edits);
+                    s
+                })
+                .collect();
+            let config = match config {
+                10 => Config::from_yaml(SHAPES).unwrap(),
+                i => template(TemplateId::ALL[i / 2], i % 2 == 0),
+            };
+            assert_same(&config, &workload);
         }
     }
 

@@ -212,7 +212,7 @@ impl Action {
     }
 
     /// Applies the action as `internal/coreinternal/attraction` does.
-    fn apply(&self, attrs: &mut Attributes) {
+    pub(crate) fn apply(&self, attrs: &mut Attributes) {
         if self.kind == AttributeActionKind::Delete {
             if let Some(k) = &self.key {
                 attrs.remove(k);
