@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use phoenix_core::experiment::{CriticalMatcher, CriticalProcess};
 use phoenix_generator::Error;
-use phoenix_generator::catalog::{self, Parameters, TemplateId};
+use phoenix_generator::catalog::{self, Override, Parameters, TemplateId};
 use phoenix_generator::config::Config;
 use phoenix_generator::gitops::{Commit, GitOpsRepo};
 use phoenix_generator::kubernetes::ConfigMap;
-use phoenix_generator::predict::{self, PredictOptions, Workload, predict};
+use phoenix_generator::predict::{PredictOptions, Workload, predict};
 use phoenix_generator::validate::{ValidateOptions, has_errors, validate, validate_pair};
 use serde_json::{Map, Value};
 
@@ -116,8 +116,9 @@ enum Command {
         /// OTLP JSON-lines recording (the collector's `file` exporter output).
         #[arg(long, conflicts_with = "profile", required_unless_present = "profile")]
         recording: Option<PathBuf>,
-        /// Simulator profile: a preset (realistic, high-cardinality, high-churn, chaos) or a
-        /// profile YAML file.
+        /// Simulator profile: a preset (realistic, high-cardinality, high-churn, chaos), or a
+        /// profile file when the value contains a path separator or has an extension
+        /// (`./host`, `host.yaml`); a bare name is always a preset.
         #[arg(long)]
         profile: Option<String>,
         /// Simulator seed.
@@ -145,8 +146,8 @@ struct PublishArgs {
     #[arg(long, default_value = "process-baseline-v1")]
     baseline: String,
     /// Baseline parameter `name=value` (as --param); repeatable.
-    #[arg(long = "baseline-param", value_name = "NAME=VALUE")]
-    baseline_param: Vec<String>,
+    #[arg(long = "baseline-param", value_name = "NAME=VALUE", value_parser = parse_override)]
+    baseline_param: Vec<Override>,
     /// Baseline parameters file (YAML or JSON mapping).
     #[arg(long = "baseline-params-file", value_name = "FILE")]
     baseline_params_file: Option<PathBuf>,
@@ -154,8 +155,8 @@ struct PublishArgs {
     #[arg(long)]
     candidate: String,
     /// Candidate parameter `name=value` (as --param); repeatable.
-    #[arg(long = "candidate-param", value_name = "NAME=VALUE")]
-    candidate_param: Vec<String>,
+    #[arg(long = "candidate-param", value_name = "NAME=VALUE", value_parser = parse_override)]
+    candidate_param: Vec<Override>,
     /// Candidate parameters file (YAML or JSON mapping).
     #[arg(long = "candidate-params-file", value_name = "FILE")]
     candidate_params_file: Option<PathBuf>,
@@ -173,11 +174,16 @@ struct ParamArgs {
     /// string. `name.key=value` sets one key of a map parameter (e.g.
     /// `otlpHeaders.Authorization=...`, `metrics.process.threads=true`). Repeatable; applied
     /// after --params-file.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    param: Vec<String>,
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_override)]
+    param: Vec<Override>,
     /// YAML or JSON file with a mapping of parameters.
     #[arg(long = "params-file", value_name = "FILE")]
     params_file: Option<PathBuf>,
+}
+
+/// A `--param` item (a malformed one is a usage error).
+fn parse_override(text: &str) -> Result<Override, Error> {
+    text.parse()
 }
 
 /// How a command failed.
@@ -243,22 +249,24 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
         Command::Publish(args) => {
             let repo = open_repo(&args.repo, args.namespace.as_deref())?;
             let side = |template: &str,
-                        param: &[String],
+                        param: &[Override],
                         file: &Option<PathBuf>,
                         variant: &str|
              -> Result<catalog::Rendered, Failure> {
-                let args_for = ParamArgs {
-                    param: param.to_vec(),
-                    params_file: file.clone(),
+                let mut map = match file {
+                    Some(path) => catalog::read_parameters_file(path)?,
+                    None => Map::new(),
                 };
-                let mut map = parameters(&args_for)?;
                 map.entry("variant")
                     .or_insert_with(|| Value::String(variant.to_owned()));
+                let mut overrides = param.to_vec();
                 if let Some(id) = &args.experiment_id {
-                    map.insert("experimentId".to_owned(), Value::String(id.clone()));
+                    overrides.push(Override::new("experimentId", Value::String(id.clone())));
                 }
                 let id: TemplateId = template.parse()?;
-                Ok(catalog::render_parameters(Parameters::from_map(id, &map)?)?)
+                Ok(catalog::render_parameters(Parameters::from_overrides(
+                    id, map, &overrides,
+                )?)?)
             };
             let baseline = side(
                 &args.baseline,
@@ -334,31 +342,14 @@ fn execute(command: Command, out: &mut impl Write) -> Result<ExitCode, Failure> 
             let workload = match (&recording, &profile) {
                 (Some(path), _) => Workload::from_recording(path)?,
                 (None, Some(profile)) => {
-                    let profile = if Path::new(profile).is_file() {
-                        let text = std::fs::read_to_string(profile)
-                            .map_err(|e| Failure::Failed(format!("{profile}: {e}")))?;
-                        phoenix_sim::Profile::from_yaml(&text)
-                            .map_err(|e| Failure::Failed(format!("{profile}: {e}")))?
-                    } else {
-                        phoenix_sim::Profile::preset_named(profile)
-                            .map_err(|e| Failure::Usage(e.to_string()))?
-                    };
-                    // Simulate at the faster of the two collection intervals; the slower
-                    // variant skips the snapshots in between.
-                    let every = [
-                        predict::collection_interval(&candidate),
-                        predict::collection_interval(&baseline),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(std::time::Duration::from_secs(10));
-                    let sim = phoenix_sim::SimConfig {
-                        seed,
-                        scrape_interval: every,
-                        ..phoenix_sim::SimConfig::default()
-                    };
-                    Workload::from_simulation(&profile, sim, scrapes)?
+                    let profile =
+                        phoenix_sim::Profile::from_reference(profile).map_err(|e| match e {
+                            phoenix_sim::Error::InvalidOption { .. } => {
+                                Failure::Usage(e.to_string())
+                            }
+                            other => Failure::Failed(format!("--profile {profile}: {other}")),
+                        })?;
+                    Workload::for_configs(&profile, seed, scrapes, &[&candidate, &baseline])?
                 }
                 (None, None) => {
                     return Err(Failure::Usage("give --recording or --profile".to_owned()));
@@ -416,9 +407,7 @@ fn to_yaml(value: &impl serde::Serialize) -> Result<String, Failure> {
 }
 
 fn read_config(path: &Path) -> Result<Config, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
-    Config::from_yaml(&text).map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))
+    Ok(Config::from_file(path)?)
 }
 
 fn templates(output: Format, out: &mut impl Write) -> Result<(), Failure> {
@@ -520,63 +509,11 @@ fn type_name(prop: &Value) -> String {
 
 fn render(name: &str, args: &ParamArgs) -> Result<catalog::Rendered, Failure> {
     let id: TemplateId = name.parse()?;
-    let params = parameters(args)?;
-    let parameters = Parameters::from_map(id, &params)?;
-    Ok(catalog::render_parameters(parameters)?)
-}
-
-/// Builds the parameter map from --params-file and --param.
-fn parameters(args: &ParamArgs) -> Result<Map<String, Value>, Failure> {
-    let mut map = match &args.params_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
-            let value: Value = serde_yaml::from_str(&text)
-                .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
-            match value {
-                Value::Object(map) => map,
-                Value::Null => Map::new(),
-                _ => {
-                    return Err(Failure::Failed(format!(
-                        "{}: expected a mapping of parameters",
-                        path.display()
-                    )));
-                }
-            }
-        }
-        None => Map::new(),
-    };
-    for item in &args.param {
-        let Some((key, raw)) = item.split_once('=') else {
-            return Err(Failure::Usage(format!(
-                "--param `{item}`: expected NAME=VALUE"
-            )));
-        };
-        if key.is_empty() {
-            return Err(Failure::Usage(format!(
-                "--param `{item}`: the name is empty"
-            )));
-        }
-        let value =
-            serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
-        match key.split_once('.') {
-            Some((name, sub)) if !sub.is_empty() => {
-                let entry = map
-                    .entry(name.to_owned())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                let Value::Object(inner) = entry else {
-                    return Err(Failure::Usage(format!(
-                        "--param `{item}`: `{name}` is not a map parameter"
-                    )));
-                };
-                inner.insert(sub.to_owned(), value);
-            }
-            _ => {
-                map.insert(key.to_owned(), value);
-            }
-        }
-    }
-    Ok(map)
+    Ok(catalog::render_with_overrides(
+        id,
+        args.params_file.as_deref(),
+        &args.param,
+    )?)
 }
 
 /// Checks `--critical` patterns as catalog patterns are checked (an invalid value: exit 1).

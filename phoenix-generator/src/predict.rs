@@ -166,6 +166,32 @@ impl Workload {
         })
     }
 
+    /// Runs a simulator profile for `scrapes` scrapes with `seed`, at the fastest of the
+    /// `configs`' collection intervals (10 s when none sets one): the configs that collect
+    /// less often skip the snapshots in between, as they would on a real host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Workload`] if the simulator refuses the profile or the settings.
+    pub fn for_configs(
+        profile: &phoenix_sim::Profile,
+        seed: u64,
+        scrapes: usize,
+        configs: &[&Config],
+    ) -> Result<Self> {
+        let every = configs
+            .iter()
+            .filter_map(|config| collection_interval(config))
+            .min()
+            .unwrap_or(Duration::from_secs(10));
+        let config = phoenix_sim::SimConfig {
+            seed,
+            scrape_interval: every,
+            ..phoenix_sim::SimConfig::default()
+        };
+        Self::from_simulation(profile, config, scrapes)
+    }
+
     /// The snapshots in order.
     pub fn snapshots(&self) -> Box<dyn Iterator<Item = Snapshot> + '_> {
         match &self.source {

@@ -16,6 +16,7 @@ use phoenix_core::telemetry::{ProcessMetric, Timestamp};
 use phoenix_sim::capture::{CaptureOptions, Capturer};
 use phoenix_sim::export::{ExportOptions, OtlpGrpc, OtlpHttp, PrometheusServer};
 use phoenix_sim::output::{Discard, JsonLines, JsonLinesFile, Pace, Sink};
+use phoenix_sim::profile::parse_positive_duration;
 use phoenix_sim::workers::{self, Caps, Supervisor, WORKER_COMMAND};
 use phoenix_sim::{
     DEFAULT_START, Error, MetricSelection, Profile, Result, SimConfig, SimStats, Simulator,
@@ -57,7 +58,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ProfileArgs {
-    /// A preset: realistic, high-cardinality, high-churn or chaos.
+    /// A preset: realistic, high-cardinality, high-churn or chaos. A value with a path
+    /// separator or an extension (`./host`, `host.yaml`) is read as a profile file.
     #[arg(long, default_value = "realistic", conflicts_with = "profile_file")]
     profile: String,
     /// A custom profile (YAML or JSON); see `phoenix-sim profiles schema`.
@@ -73,20 +75,7 @@ struct ProfileArgs {
 
 impl ProfileArgs {
     fn load(&self) -> Result<Profile> {
-        let profile = match &self.profile_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-                    path: path.clone(),
-                    source: e,
-                })?;
-                Profile::from_yaml(&text)?
-            }
-            None => Profile::preset_named(&self.profile)?,
-        };
-        match self.processes {
-            Some(n) => profile.with_processes(n),
-            None => Ok(profile),
-        }
+        Profile::load(&self.profile, self.profile_file.as_deref(), self.processes)
     }
 }
 
@@ -144,10 +133,10 @@ impl OutputArgs {
 #[derive(Debug, Args)]
 struct ExportArgs {
     /// OTLP outputs: longest wait for a connection.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
     otlp_connect_timeout: Duration,
     /// OTLP outputs: longest wait for one request and its response.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     otlp_timeout: Duration,
     /// OTLP outputs: largest request in bytes; a larger snapshot is split between resources
     /// into several requests [default: 4 MiB minus 256 KiB, under the collector's default
@@ -206,10 +195,10 @@ struct RunArgs {
     #[command(flatten)]
     profile: ProfileArgs,
     /// Simulated time to cover, e.g. 10m, 24h.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
     duration: Duration,
     /// Time between scrapes.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
     scrape_interval: Duration,
     /// Simulated start: `now`, an RFC 3339 time or Unix seconds [default: 2026-01-01T00:00:00Z;
     /// for network outputs, now with --realtime, else now minus --duration].
@@ -231,7 +220,7 @@ struct SpawnArgs {
     #[command(flatten)]
     profile: ProfileArgs,
     /// How long to run the workers [default: until interrupted].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     duration: Option<Duration>,
     /// Cap: most workers at once (at most 1024).
     #[arg(long, default_value_t = Caps::default().max_processes)]
@@ -250,7 +239,7 @@ struct CaptureArgs {
     #[arg(long, default_value_t = 1)]
     count: u64,
     /// Time between captures.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
     interval: Duration,
     #[command(flatten)]
     metrics: MetricArgs,
@@ -265,7 +254,7 @@ struct ReplayArgs {
     /// OTLP JSON lines to read.
     file: PathBuf,
     /// Send one snapshot per interval of wall time instead of as fast as possible.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     interval: Option<Duration>,
     #[command(flatten)]
     output: OutputArgs,
@@ -293,15 +282,6 @@ enum ProfilesCommand {
 enum Format {
     Yaml,
     Json,
-}
-
-fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e} (write e.g. \"30s\", \"10m\", \"1h 30m\")"))?;
-    if d.is_zero() {
-        return Err("must be longer than zero".to_owned());
-    }
-    Ok(d)
 }
 
 fn parse_metric(text: &str) -> std::result::Result<ProcessMetric, String> {

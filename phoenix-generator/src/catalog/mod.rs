@@ -16,6 +16,7 @@
 //! `filter` processor does with a match; process identity is read from resource attributes.
 
 mod build;
+mod overrides;
 mod params;
 pub mod pattern;
 
@@ -29,6 +30,7 @@ pub use build::{
     ACTIVE_KEY, Builder, CLASS_KEY, Clause, EXE_PATH, EXPERIMENT_KEY, INSTANCE_IDENTITY,
     MONOTONIC_METRICS, NAME_PATH, VARIANT_KEY, match_clauses,
 };
+pub use overrides::{Override, read_parameters_file, render_with_overrides};
 pub use params::{
     AdaptiveFilterParams, AggregatedParams, AggregationKey, BaselineParams, COLLECTOR_RELEASE,
     Common, PriorityFilterParams, ProcessClass, TopKParams, UNASSIGNED_EXPERIMENT_ID, Variant,

@@ -126,6 +126,19 @@ impl Config {
         serde_path_to_error::deserialize(deserializer).map_err(yaml_error)
     }
 
+    /// Reads and parses a collector YAML file. Errors name the file, then the line, column
+    /// and config path of the problem.
+    pub fn from_file(path: &std::path::Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|e| Error::Config {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
     /// Renders deterministic collector YAML.
     pub fn to_yaml(&self) -> Result<String> {
         serde_yaml::to_string(self).map_err(|e| Error::Config {

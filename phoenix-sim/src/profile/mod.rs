@@ -502,6 +502,64 @@ impl Profile {
         Ok(profile)
     }
 
+    /// Reads and validates a custom profile file (YAML or JSON).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, else as [`Profile::from_yaml`].
+    pub fn from_file(path: &std::path::Path) -> Result<Profile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_yaml(&text)
+    }
+
+    /// A profile named on a command line: a preset by its name, or a profile file when the
+    /// text looks like a path, i.e. contains a path separator or has an extension
+    /// (`./host`, `profiles/db.yaml`, `host.yaml`). A bare word is never read as a file, so a
+    /// file named `chaos` in the working directory does not shadow the `chaos` preset.
+    ///
+    /// ```
+    /// let p = phoenix_sim::Profile::from_reference("chaos").unwrap();
+    /// assert_eq!(p.name, "chaos");
+    /// assert!(phoenix_sim::Profile::from_reference("./no-such-file.yaml").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Profile::preset_named`] for a name, as [`Profile::from_file`] for a path.
+    pub fn from_reference(text: &str) -> Result<Profile> {
+        let path = std::path::Path::new(text);
+        let looks_like_path = text.contains(std::path::MAIN_SEPARATOR)
+            || text.contains('/')
+            || path.extension().is_some();
+        if looks_like_path {
+            Self::from_file(path)
+        } else {
+            Self::preset_named(text)
+        }
+    }
+
+    /// The profile of a command line: `file` when given, else `reference` (see
+    /// [`Profile::from_reference`]), scaled to `processes` when given (see
+    /// [`Profile::with_processes`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Profile::from_file`], [`Profile::from_reference`] and [`Profile::with_processes`].
+    pub fn load(
+        reference: &str,
+        file: Option<&std::path::Path>,
+        processes: Option<u32>,
+    ) -> Result<Profile> {
+        let profile = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::from_reference(reference)?,
+        };
+        match processes {
+            Some(n) => profile.with_processes(n),
+            None => Ok(profile),
+        }
+    }
+
     /// Reads and validates a custom profile from a JSON value, as phoenix-core's
     /// `WorkloadSource::Custom { definition }` holds it.
     ///
@@ -983,6 +1041,34 @@ fn strip_location(message: &str) -> String {
 /// [`Error::InvalidOption`] naming `option`.
 pub fn parse_duration_option(option: &str, text: &str) -> Result<Duration> {
     parse_duration(text).map_err(|m| Error::option(option, m))
+}
+
+/// Parses a command line's duration such as `30s`, `10m` or `1h 30m`; zero is refused. Made
+/// for clap's `value_parser`.
+///
+/// ```
+/// use std::time::Duration;
+/// use phoenix_sim::profile::parse_positive_duration;
+///
+/// assert_eq!(parse_positive_duration("1m").unwrap(), Duration::from_secs(60));
+/// assert!(parse_positive_duration("0s").is_err());
+/// assert!(parse_positive_duration("soon").is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] for text that is not a duration, or a zero duration.
+pub fn parse_positive_duration(text: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        Error::option(
+            "duration",
+            format!("{text:?}: {e} (write e.g. \"30s\", \"10m\", \"1h 30m\")"),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(Error::option("duration", "must be longer than zero"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
