@@ -5,132 +5,24 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_phoenix");
+#[allow(dead_code)]
+mod support;
+
+use support::process::{BIN, PhoenixServer};
+
 const ADMIN_PASSWORD: &str = "cli-test-password";
-const JWT_SECRET: &str = "cli-test-secret-of-at-least-thirty-two-bytes";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("cli-fixtures")
         .join(name)
-}
-
-/// A running `phoenix serve`, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    /// Every line the server logged so far, shown when it fails to stop.
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    /// A server on a free port with a store in a new temporary directory.
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = Self::start_in(dir.path(), "127.0.0.1:0");
-        server._dir = Some(dir);
-        server
-    }
-
-    /// A server listening on `bind` with its store in `dir`.
-    fn start_in(dir: &Path, bind: &str) -> Self {
-        Self::start_logging(dir, bind, "info")
-    }
-
-    /// A server on a free port in a new temporary directory, logging at `log` (`RUST_LOG`).
-    fn start_with_log(log: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = Self::start_logging(dir.path(), "127.0.0.1:0", log);
-        server._dir = Some(dir);
-        server
-    }
-
-    /// A server listening on `bind` with its store in `dir` and the log filter `log`.
-    fn start_logging(dir: &Path, bind: &str, log: &str) -> Self {
-        let db = format!("sqlite://{}", dir.join("phoenix.db").display());
-        let mut child = Command::new(BIN)
-            .args(["serve", "--bind", bind, "--database", &db])
-            .current_dir(dir)
-            .env("PHOENIX_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("PHOENIX_JWT_SECRET", JWT_SECRET)
-            .env_remove("PHOENIX_JWT_SECRET_FILE")
-            .env_remove("PHOENIX_GITOPS_REPO")
-            .env_remove("PHOENIX_BIND")
-            .env_remove("PHOENIX_DATABASE_URL")
-            .env("RUST_LOG", log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Read the log on a thread for the whole run, so that the pipe never fills up.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().unwrap().push(line.clone());
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server logs `listening on http://ADDR`");
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        Self {
-            child,
-            url,
-            log,
-            _dir: None,
-        }
-    }
-
-    /// Kills the server outright (SIGKILL), as a crash would.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn stop(mut self) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "graceful shutdown exits 0: {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server stops after SIGTERM; its log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The CLI of one user: a config directory of its own, pointed at a server.
@@ -140,7 +32,7 @@ struct User {
 }
 
 impl User {
-    fn new(server: &Server) -> Self {
+    fn new(server: &PhoenixServer) -> Self {
         Self {
             config: tempfile::tempdir().unwrap(),
             server: server.url.clone(),
@@ -191,6 +83,40 @@ impl User {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Runs a command that must fail with exit 1, saying `reason` on standard error.
+    fn fails(&self, args: &[&str], reason: &str) {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(reason),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    /// Creates an experiment from the fixture `name`; its id.
+    fn create(&self, name: &str) -> String {
+        let path = fixture(name);
+        let created = self.json(&["experiment", "create", "-f", path.to_str().unwrap()]);
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts the experiment `id`.
+    fn start(&self, id: &str) {
+        let out = self.run(&["experiment", "start", id]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
+    /// Watches the experiment `id` to its end: the events printed, one JSON line each.
+    fn watch_json(&self, id: &str) -> Vec<Value> {
+        let out = self.run(&["experiment", "watch", id, "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
     fn login(&self) {
         let out = self.run_with_stdin(
             &["login", "--password-stdin"],
@@ -208,7 +134,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn an_experiment_from_login_to_results() {
-    let server = Server::start();
+    let server = PhoenixServer::start(ADMIN_PASSWORD).unwrap();
     let user = User::new(&server);
 
     // Nothing works before login, and the message says what to do.
@@ -239,13 +165,7 @@ fn an_experiment_from_login_to_results() {
         assert_eq!(mode & 0o777, 0o600, "the token file is private");
     }
     // `--password-stdin` with no input reads an empty password: refused before any request.
-    let out = user.run(&["login", "--password-stdin"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("password is empty"),
-        "{}",
-        text(&out.stderr)
-    );
+    user.fails(&["login", "--password-stdin"], "password is empty");
 
     // An invalid spec: exit 1, the problem's detail and every field error.
     let out = user.run(&[
@@ -281,12 +201,7 @@ fn an_experiment_from_login_to_results() {
     assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
     assert!(text(&started.stdout).contains(&id));
 
-    let watched = user.run(&["experiment", "watch", &id, "--output", "json"]);
-    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
-    let events: Vec<Value> = text(&watched.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let events = user.watch_json(&id);
     assert!(!events.is_empty());
     let last = events.last().unwrap();
     assert_eq!(last["kind"]["to"], "completed", "{last}");
@@ -355,12 +270,7 @@ fn an_experiment_from_login_to_results() {
     // up to the server closing the stream (not just up to `completed`).
     let promoted = user.json(&["experiment", "promote", &id]);
     assert_eq!(promoted["status"]["phase"], "promoted", "{promoted}");
-    let watched = user.run(&["experiment", "watch", &id, "--output", "json"]);
-    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
-    let lines: Vec<Value> = text(&watched.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let lines = user.watch_json(&id);
     let log = user.json(&["experiment", "events", &id]);
     assert_eq!(
         &Value::from(lines.clone()),
@@ -378,9 +288,8 @@ fn an_experiment_from_login_to_results() {
     // Then roll it back.
     let rolled = user.json(&["experiment", "rollback", &id]);
     assert_eq!(rolled["status"]["phase"], "rolledBack", "{rolled}");
-    let watched = user.run(&["experiment", "watch", &id, "--output", "json"]);
-    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
-    let last: Value = serde_json::from_str(text(&watched.stdout).lines().last().unwrap()).unwrap();
+    let watched = user.watch_json(&id);
+    let last = watched.last().unwrap();
     assert_eq!(last["kind"]["to"], "rolledBack", "{last}");
     let out = user.run(&["experiment", "promote", &id]);
     assert_eq!(
@@ -395,26 +304,11 @@ fn an_experiment_from_login_to_results() {
     );
 
     // A missing experiment: exit 1 and the server's reason.
-    let out = user.run(&["experiment", "get", "exp-zzzzzzzz"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("HTTP 404"),
-        "{}",
-        text(&out.stderr)
-    );
+    user.fails(&["experiment", "get", "exp-zzzzzzzz"], "HTTP 404");
 
     // A run that fails: watch exits 1 with the reason.
-    let failing = user.json(&[
-        "experiment",
-        "create",
-        "-f",
-        fixture("missing-recording.yaml").to_str().unwrap(),
-    ]);
-    let failing = failing["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        user.run(&["experiment", "start", &failing]).status.code(),
-        Some(0)
-    );
+    let failing = user.create("missing-recording.yaml");
+    user.start(&failing);
     let out = user.run(&["experiment", "watch", &failing]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -426,17 +320,8 @@ fn an_experiment_from_login_to_results() {
     assert!(err.contains("recording"), "{err}");
 
     // A run stopped while it runs: cancelled, and watch exits 1.
-    let long = user.json(&[
-        "experiment",
-        "create",
-        "-f",
-        fixture("long-run.yaml").to_str().unwrap(),
-    ]);
-    let long = long["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        user.run(&["experiment", "start", &long]).status.code(),
-        Some(0)
-    );
+    let long = user.create("long-run.yaml");
+    user.start(&long);
     // A run that does not end in time: watch --timeout gives up with exit 1.
     let out = user.run(&["experiment", "watch", &long, "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -447,22 +332,10 @@ fn an_experiment_from_login_to_results() {
     );
     let stopped = user.json(&["experiment", "stop", &long]);
     assert_eq!(stopped["status"]["phase"], "cancelled", "{stopped}");
-    let out = user.run(&["experiment", "watch", &long]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("cancelled"),
-        "{}",
-        text(&out.stderr)
-    );
+    user.fails(&["experiment", "watch", &long], "cancelled");
 
     // A pending experiment: its spec replaced, then deleted.
-    let pending = user.json(&[
-        "experiment",
-        "create",
-        "-f",
-        fixture("long-run.yaml").to_str().unwrap(),
-    ]);
-    let pending = pending["id"].as_str().unwrap().to_owned();
+    let pending = user.create("long-run.yaml");
     let updated = user.json(&[
         "experiment",
         "update",
@@ -474,13 +347,7 @@ fn an_experiment_from_login_to_results() {
     assert_eq!(updated["id"], pending.as_str());
     let deleted = user.json(&["experiment", "delete", &pending]);
     assert_eq!(deleted["deleted"], true);
-    let out = user.run(&["experiment", "get", &pending]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("HTTP 404"),
-        "{}",
-        text(&out.stderr)
-    );
+    user.fails(&["experiment", "get", &pending], "HTTP 404");
 
     // A reader that goes away early (`phoenix experiment list | head -1`): exit 0, quietly.
     let (reader, writer) = std::io::pipe().unwrap();
@@ -498,16 +365,14 @@ fn an_experiment_from_login_to_results() {
     // Logged out, commands fail again.
     let out = user.run(&["logout"]);
     assert_eq!(out.status.code(), Some(0));
-    let out = user.run(&["experiment", "get", &id]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not logged in"));
+    user.fails(&["experiment", "get", &id], "not logged in");
 
-    server.stop();
+    server.stop().unwrap();
 }
 
 #[test]
 fn whoami_and_users() {
-    let server = Server::start();
+    let server = PhoenixServer::start(ADMIN_PASSWORD).unwrap();
     let admin = User::new(&server);
     admin.login();
     let me = admin.json(&["whoami"]);
@@ -549,32 +414,23 @@ fn whoami_and_users() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(viewer.json(&["whoami"])["role"], "viewer");
-    let out = viewer.run(&["user", "list"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("HTTP 403"),
-        "{}",
-        text(&out.stderr)
+    viewer.fails(&["user", "list"], "HTTP 403");
+    viewer.fails(
+        &[
+            "experiment",
+            "create",
+            "-f",
+            fixture("aggregated-short.yaml").to_str().unwrap(),
+        ],
+        "HTTP 403",
     );
-    let out = viewer.run(&[
-        "experiment",
-        "create",
-        "-f",
-        fixture("aggregated-short.yaml").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("HTTP 403"),
-        "{}",
-        text(&out.stderr)
-    );
-    server.stop();
+    server.stop().unwrap();
 }
 
 #[test]
 fn expired_access_tokens_are_refreshed() {
     // A quiet log (warn): `serve` still says where it listens.
-    let server = Server::start_with_log("warn");
+    let server = PhoenixServer::start_logging("warn", ADMIN_PASSWORD).unwrap();
     let user = User::new(&server);
     user.login();
 
@@ -628,27 +484,18 @@ fn expired_access_tokens_are_refreshed() {
         "{err}"
     );
 
-    server.stop();
+    server.stop().unwrap();
 }
 
 #[test]
 fn watch_follows_a_run_across_a_server_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(dir.path(), "127.0.0.1:0");
+    let server = PhoenixServer::start_in(dir.path(), ADMIN_PASSWORD).unwrap();
     let addr = server.url.trim_start_matches("http://").to_owned();
     let user = User::new(&server);
     user.login();
-    let created = user.json(&[
-        "experiment",
-        "create",
-        "-f",
-        fixture("restartable.yaml").to_str().unwrap(),
-    ]);
-    let id = created["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        user.run(&["experiment", "start", &id]).status.code(),
-        Some(0)
-    );
+    let id = user.create("restartable.yaml");
+    user.start(&id);
     let mut watcher = user
         .command(&["experiment", "watch", &id, "--output", "json"])
         .stdin(Stdio::null())
@@ -680,8 +527,8 @@ fn watch_follows_a_run_across_a_server_crash() {
             break;
         }
     }
-    server.kill();
-    let server = Server::start_in(dir.path(), &addr);
+    server.kill().unwrap();
+    let server = PhoenixServer::launch(dir.path(), &addr, "info", ADMIN_PASSWORD).unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -715,5 +562,5 @@ fn watch_follows_a_run_across_a_server_crash() {
     assert_eq!(last["kind"]["to"], "completed", "{last}");
     let got = user.json(&["experiment", "get", &id]);
     assert_eq!(got["status"]["phase"], "completed");
-    server.stop();
+    server.stop().unwrap();
 }

@@ -2,7 +2,6 @@
 //! port the test picks. Covers authentication, roles, bad input, a whole experiment run with
 //! its event stream, and the pipeline calls.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,49 +10,30 @@ use phoenix_api::auth::TokenKind;
 use phoenix_api::grpc::proto::experiment_service_client::ExperimentServiceClient;
 use phoenix_api::grpc::proto::pipeline_service_client::PipelineServiceClient;
 use phoenix_api::grpc::proto::{self, pipeline};
-use phoenix_api::{AppState, ServerConfig};
 use phoenix_store::Role;
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
+#[allow(dead_code)]
+mod support;
+
+use support::{InProcess, authed};
+
 const ADMIN_PASSWORD: &str = "grpc tests admin password";
 
-/// The services on a loopback port, stopped when dropped.
+/// The services on a loopback port, with a channel to them; stopped when dropped.
 struct Server {
-    state: AppState,
+    inner: InProcess,
     channel: Channel,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Server {
     async fn start() -> Result<Self> {
-        let config = ServerConfig::default()
-            .with_database_url("memory://")
-            .with_admin_password(ADMIN_PASSWORD);
-        let state = AppState::open(&config).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address: SocketAddr = listener.local_addr()?;
-        let router = phoenix_api::app(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .await
-                .expect("the test server runs until it is aborted");
-        });
-        let channel = Channel::from_shared(format!("http://{address}"))?
+        let inner = InProcess::start(ADMIN_PASSWORD).await?;
+        let channel = Channel::from_shared(format!("http://{}", inner.address))?
             .connect()
             .await?;
-        Ok(Self {
-            state,
-            channel,
-            task,
-        })
+        Ok(Self { inner, channel })
     }
 
     fn experiments(&self) -> ExperimentServiceClient<Channel> {
@@ -66,39 +46,55 @@ impl Server {
 
     /// An access token for `name` with `role`.
     fn token(&self, name: &str, role: Role) -> Result<String> {
-        Ok(self
-            .state
-            .service()
-            .tokens()
-            .issue(&Principal::new(name, role), TokenKind::Access)?)
+        self.inner.token(name, role)
     }
 }
 
-/// `message` with `authorization: Bearer <token>` metadata.
-fn authed<T>(token: &str, message: T) -> Result<Request<T>> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
-}
-
 /// The spec of a short experiment (tests/grpc-fixtures/short-spec.json), named `name`.
-fn short_spec(name: &str) -> String {
+fn spec_named(name: &str) -> serde_json::Value {
     const SPEC: &str = include_str!("grpc-fixtures/short-spec.json");
     let mut spec: serde_json::Value =
         serde_json::from_str(SPEC).expect("the fixture is valid JSON");
     spec["name"] = name.into();
-    spec.to_string()
+    spec
 }
 
+/// [`spec_named`] as a JSON document.
+fn short_spec(name: &str) -> String {
+    spec_named(name).to_string()
+}
+
+/// A request creating the short experiment named `name`.
 fn create(token: &str, name: &str) -> Result<Request<proto::CreateExperimentRequest>> {
-    authed(
-        token,
-        proto::CreateExperimentRequest {
-            spec_json: short_spec(name),
-        },
+    create_from(token, short_spec(name))
+}
+
+/// A request creating an experiment from the JSON document `spec_json`.
+fn create_from(token: &str, spec_json: String) -> Result<Request<proto::CreateExperimentRequest>> {
+    authed(token, proto::CreateExperimentRequest { spec_json })
+}
+
+/// Creating an experiment from `spec_json` as `token` fails with `code`: the status.
+async fn create_fails(
+    experiments: &mut ExperimentServiceClient<Channel>,
+    token: &str,
+    spec_json: String,
+    code: Code,
+) -> Result<Status> {
+    expect_code(
+        experiments
+            .create_experiment(create_from(token, spec_json)?)
+            .await,
+        code,
     )
+}
+
+/// `refused!(client.method(token, message), code)`: calling `method` with `message` as
+/// `token` fails with `code`; the status (see [`expect_code`]).
+macro_rules! refused {
+    ($client:ident . $method:ident($token:expr, $message:expr), $code:expr) => {
+        expect_code($client.$method(authed($token, $message)?).await, $code)
+    };
 }
 
 fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Result<Status> {
@@ -122,39 +118,29 @@ async fn calls_without_valid_credentials_are_unauthenticated() -> Result<()> {
     )?;
     assert!(status.message().contains("authorization"), "{status:?}");
 
-    let status = expect_code(
-        experiments
-            .list_experiments(authed(
-                "not-a-jwt",
-                proto::ListExperimentsRequest::default(),
-            )?)
-            .await,
-        Code::Unauthenticated,
-    )?;
-    assert!(status.message().contains("malformed"), "{status:?}");
-
-    // A token signed by another server's key.
+    // A malformed token, one signed by another server's key, and a refresh token (not an
+    // access token).
     let other = Server::start().await?;
     let foreign = other.token("admin", Role::Admin)?;
-    expect_code(
-        experiments
-            .list_experiments(authed(&foreign, proto::ListExperimentsRequest::default())?)
-            .await,
-        Code::Unauthenticated,
-    )?;
-
-    // A refresh token is not an access token.
     let refresh = server
+        .inner
         .state
         .service()
         .tokens()
         .issue(&Principal::new("admin", Role::Admin), TokenKind::Refresh)?;
-    expect_code(
-        experiments
-            .list_experiments(authed(&refresh, proto::ListExperimentsRequest::default())?)
-            .await,
-        Code::Unauthenticated,
-    )?;
+    for (token, says) in [
+        ("not-a-jwt", Some("malformed")),
+        (foreign.as_str(), None),
+        (refresh.as_str(), None),
+    ] {
+        let status = refused!(
+            experiments.list_experiments(token, proto::ListExperimentsRequest::default()),
+            Code::Unauthenticated
+        )?;
+        if let Some(says) = says {
+            assert!(status.message().contains(says), "{status:?}");
+        }
+    }
 
     // The stream and the pipeline service check too.
     expect_code(
@@ -199,29 +185,22 @@ async fn roles_below_the_operation_are_denied() -> Result<()> {
         .await?
         .into_inner();
     assert_eq!(created.owner, "erin");
-    let status = expect_code(
-        experiments
-            .promote_experiment(authed(
-                &experimenter,
-                proto::PromoteExperimentRequest {
-                    id: created.id.clone(),
-                },
-            )?)
-            .await,
-        Code::PermissionDenied,
+    let status = refused!(
+        experiments.promote_experiment(
+            &experimenter,
+            proto::PromoteExperimentRequest {
+                id: created.id.clone(),
+            }
+        ),
+        Code::PermissionDenied
     )?;
     assert!(status.message().contains("operator"), "{status:?}");
 
     // Another experimenter may not start erin's experiment.
     let other = server.token("otto", Role::Experimenter)?;
-    expect_code(
-        experiments
-            .start_experiment(authed(
-                &other,
-                proto::StartExperimentRequest { id: created.id },
-            )?)
-            .await,
-        Code::PermissionDenied,
+    refused!(
+        experiments.start_experiment(&other, proto::StartExperimentRequest { id: created.id }),
+        Code::PermissionDenied
     )?;
 
     // Predicting runs the simulator: experimenter and above.
@@ -254,17 +233,13 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
     let mut experiments = server.experiments();
 
     // Malformed JSON names the document's root and the position.
-    let status = expect_code(
-        experiments
-            .create_experiment(authed(
-                &admin,
-                proto::CreateExperimentRequest {
-                    spec_json: "{\"name\": ".into(),
-                },
-            )?)
-            .await,
+    let status = create_fails(
+        &mut experiments,
+        &admin,
+        "{\"name\": ".into(),
         Code::InvalidArgument,
-    )?;
+    )
+    .await?;
     assert!(
         status
             .message()
@@ -274,21 +249,17 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
 
     // Every unknown field and wrong type is named by its path in the document, as REST
     // names them.
-    let mut spec: serde_json::Value = serde_json::from_str(&short_spec("unknown-field"))?;
+    let mut spec = spec_named("unknown-field");
     spec["sucessCriteria"] = serde_json::json!({});
     spec["bogus"] = 1.into();
     spec["criticalProcesses"] = "postgres".into();
-    let status = expect_code(
-        experiments
-            .create_experiment(authed(
-                &admin,
-                proto::CreateExperimentRequest {
-                    spec_json: spec.to_string(),
-                },
-            )?)
-            .await,
+    let status = create_fails(
+        &mut experiments,
+        &admin,
+        spec.to_string(),
         Code::InvalidArgument,
-    )?;
+    )
+    .await?;
     let message = status.message();
     assert!(message.starts_with("3 invalid fields"), "{message}");
     for path in [
@@ -300,19 +271,15 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
     }
 
     // An invalid spec lists every field at fault.
-    let mut spec: serde_json::Value = serde_json::from_str(&short_spec("Bad Name"))?;
+    let mut spec = spec_named("Bad Name");
     spec["successCriteria"] = serde_json::json!({"minCardinalityReduction": 7});
-    let status = expect_code(
-        experiments
-            .create_experiment(authed(
-                &admin,
-                proto::CreateExperimentRequest {
-                    spec_json: spec.to_string(),
-                },
-            )?)
-            .await,
+    let status = create_fails(
+        &mut experiments,
+        &admin,
+        spec.to_string(),
         Code::InvalidArgument,
-    )?;
+    )
+    .await?;
     let message = status.message();
     assert!(message.starts_with("2 invalid fields"), "{message}");
     assert!(
@@ -322,28 +289,21 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
     );
 
     // Ids, phases, page sizes and page tokens.
-    let status = expect_code(
-        experiments
-            .get_experiment(authed(
-                &admin,
-                proto::GetExperimentRequest { id: "nope".into() },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        experiments.get_experiment(&admin, proto::GetExperimentRequest { id: "nope".into() }),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("id:"), "{status:?}");
-    let status = expect_code(
-        experiments
-            .list_experiments(authed(
-                &admin,
-                proto::ListExperimentsRequest {
-                    phase: Some(42),
-                    page_token: "garbage".into(),
-                    ..proto::ListExperimentsRequest::default()
-                },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        experiments.list_experiments(
+            &admin,
+            proto::ListExperimentsRequest {
+                phase: Some(42),
+                page_token: "garbage".into(),
+                ..proto::ListExperimentsRequest::default()
+            }
+        ),
+        Code::InvalidArgument
     )?;
     let message = status.message();
     assert!(message.starts_with("2 invalid fields"), "{message}");
@@ -363,67 +323,49 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
         .await?;
 
     // A message over the server's body limit (1 MiB by default) is refused unread.
-    let mut spec: serde_json::Value = serde_json::from_str(&short_spec("too-large"))?;
+    let mut spec = spec_named("too-large");
     spec["description"] = "x".repeat(2 * 1024 * 1024).into();
-    expect_code(
-        experiments
-            .create_experiment(authed(
-                &admin,
-                proto::CreateExperimentRequest {
-                    spec_json: spec.to_string(),
-                },
-            )?)
-            .await,
-        Code::OutOfRange,
-    )?;
+    create_fails(&mut experiments, &admin, spec.to_string(), Code::OutOfRange).await?;
 
     // Pipelines: an empty template name, bad parameters, a missing pipeline, several at once.
     let mut pipelines = server.pipelines();
-    let status = expect_code(
-        pipelines
-            .render(authed(&admin, proto::RenderRequest::default())?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        pipelines.render(&admin, proto::RenderRequest::default()),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("template"), "{status:?}");
-    let status = expect_code(
-        pipelines
-            .render(authed(
-                &admin,
-                proto::RenderRequest {
-                    template: "process-topk-v1".into(),
-                    parameters_json: "{\"topK\": 0}".into(),
-                },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        pipelines.render(
+            &admin,
+            proto::RenderRequest {
+                template: "process-topk-v1".into(),
+                parameters_json: "{\"topK\": 0}".into(),
+            }
+        ),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("topK"), "{status:?}");
-    let status = expect_code(
-        pipelines
-            .validate(authed(&admin, proto::ValidateRequest::default())?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        pipelines.validate(&admin, proto::ValidateRequest::default()),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("pipeline"), "{status:?}");
-    let status = expect_code(
-        pipelines
-            .predict(authed(
-                &admin,
-                proto::PredictRequest {
-                    baseline: None,
-                    candidate: Some(template("process-topk-v1", "[1]")),
-                    profile: 77,
-                    scrapes: Some(0),
-                    critical_processes: vec![proto::CriticalProcess {
-                        name: "(".into(),
-                        ..proto::CriticalProcess::default()
-                    }],
-                    ..proto::PredictRequest::default()
-                },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        pipelines.predict(
+            &admin,
+            proto::PredictRequest {
+                baseline: None,
+                candidate: Some(template("process-topk-v1", "[1]")),
+                profile: 77,
+                scrapes: Some(0),
+                critical_processes: vec![proto::CriticalProcess {
+                    name: "(".into(),
+                    ..proto::CriticalProcess::default()
+                }],
+                ..proto::PredictRequest::default()
+            }
+        ),
+        Code::InvalidArgument
     )?;
     let message = status.message();
     assert!(message.starts_with("5 invalid fields"), "{message}");
@@ -436,19 +378,17 @@ async fn bad_input_is_an_invalid_argument_naming_the_field() -> Result<()> {
     ] {
         assert!(message.contains(field), "{field} in {message}");
     }
-    let status = expect_code(
-        pipelines
-            .predict(authed(
-                &admin,
-                proto::PredictRequest {
-                    baseline: Some(template("process-baseline-v1", "")),
-                    candidate: Some(template("process-topk-v1", "")),
-                    scrapes: Some(0),
-                    ..proto::PredictRequest::default()
-                },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        pipelines.predict(
+            &admin,
+            proto::PredictRequest {
+                baseline: Some(template("process-baseline-v1", "")),
+                candidate: Some(template("process-topk-v1", "")),
+                scrapes: Some(0),
+                ..proto::PredictRequest::default()
+            }
+        ),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("scrapes"), "{status:?}");
     Ok(())
@@ -471,28 +411,24 @@ async fn an_experiment_runs_to_completion_and_is_watched() -> Result<()> {
     assert_eq!(spec["name"], "grpc-watched");
 
     // Results before the run are a failed precondition; unknown ids are not found.
-    let status = expect_code(
-        experiments
-            .get_results(authed(
-                &admin,
-                proto::GetResultsRequest {
-                    id: created.id.clone(),
-                },
-            )?)
-            .await,
-        Code::FailedPrecondition,
+    let status = refused!(
+        experiments.get_results(
+            &admin,
+            proto::GetResultsRequest {
+                id: created.id.clone(),
+            }
+        ),
+        Code::FailedPrecondition
     )?;
     assert!(status.message().contains("pending"), "{status:?}");
-    expect_code(
-        experiments
-            .get_experiment(authed(
-                &admin,
-                proto::GetExperimentRequest {
-                    id: "exp-zzzzzzzz".into(),
-                },
-            )?)
-            .await,
-        Code::NotFound,
+    refused!(
+        experiments.get_experiment(
+            &admin,
+            proto::GetExperimentRequest {
+                id: "exp-zzzzzzzz".into(),
+            }
+        ),
+        Code::NotFound
     )?;
 
     // Watch while it is still pending, then start it: the stream hands over from the log
@@ -581,18 +517,16 @@ async fn an_experiment_runs_to_completion_and_is_watched() -> Result<()> {
         .into_inner();
     assert_eq!(whole.events, events, "fewer than 100 events fit one page");
     assert!(whole.next_page_token.is_empty());
-    let status = expect_code(
-        experiments
-            .list_events(authed(
-                &admin,
-                proto::ListEventsRequest {
-                    id: created.id.clone(),
-                    page_token: "not-a-token".into(),
-                    ..proto::ListEventsRequest::default()
-                },
-            )?)
-            .await,
-        Code::InvalidArgument,
+    let status = refused!(
+        experiments.list_events(
+            &admin,
+            proto::ListEventsRequest {
+                id: created.id.clone(),
+                page_token: "not-a-token".into(),
+                ..proto::ListEventsRequest::default()
+            }
+        ),
+        Code::InvalidArgument
     )?;
     assert!(status.message().contains("page_token"), "{status:?}");
 
@@ -664,14 +598,9 @@ async fn an_experiment_runs_to_completion_and_is_watched() -> Result<()> {
             },
         )?)
         .await?;
-    expect_code(
-        experiments
-            .delete_experiment(authed(
-                &admin,
-                proto::DeleteExperimentRequest { id: created.id },
-            )?)
-            .await,
-        Code::NotFound,
+    refused!(
+        experiments.delete_experiment(&admin, proto::DeleteExperimentRequest { id: created.id }),
+        Code::NotFound
     )?;
     Ok(())
 }
@@ -686,7 +615,7 @@ async fn pending_experiments_are_updated_and_stopped() -> Result<()> {
         .await?
         .into_inner();
 
-    let mut spec: serde_json::Value = serde_json::from_str(&short_spec("erin-pending"))?;
+    let mut spec = spec_named("erin-pending");
     spec["description"] = "edited over gRPC".into();
     let updated = experiments
         .update_experiment(authed(
@@ -713,28 +642,24 @@ async fn pending_experiments_are_updated_and_stopped() -> Result<()> {
     assert_eq!(stopped.phase(), proto::Phase::Cancelled);
 
     // A cancelled experiment cannot be started or edited.
-    expect_code(
-        experiments
-            .start_experiment(authed(
-                &token,
-                proto::StartExperimentRequest {
-                    id: created.id.clone(),
-                },
-            )?)
-            .await,
-        Code::FailedPrecondition,
+    refused!(
+        experiments.start_experiment(
+            &token,
+            proto::StartExperimentRequest {
+                id: created.id.clone(),
+            }
+        ),
+        Code::FailedPrecondition
     )?;
-    expect_code(
-        experiments
-            .update_experiment(authed(
-                &token,
-                proto::UpdateExperimentRequest {
-                    id: created.id,
-                    spec_json: spec.to_string(),
-                },
-            )?)
-            .await,
-        Code::FailedPrecondition,
+    refused!(
+        experiments.update_experiment(
+            &token,
+            proto::UpdateExperimentRequest {
+                id: created.id,
+                spec_json: spec.to_string(),
+            }
+        ),
+        Code::FailedPrecondition
     )?;
     Ok(())
 }
@@ -870,7 +795,7 @@ async fn pipelines_are_listed_rendered_validated_and_predicted() -> Result<()> {
 /// Waits until no watch task is subscribed to the event hub any more.
 async fn watchers_gone(server: &Server) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(10), async {
-        while server.state.service().events().subscribers() > 0 {
+        while server.inner.state.service().events().subscribers() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -878,25 +803,48 @@ async fn watchers_gone(server: &Server) -> Result<()> {
     .context("the watch task must end")
 }
 
-#[tokio::test]
-async fn a_dropped_stream_ends_its_watch_task() -> Result<()> {
+/// A pending experiment watched by the admin, past its `created` event.
+struct Watched {
+    server: Server,
+    admin: String,
+    experiments: ExperimentServiceClient<Channel>,
+    id: String,
+    stream: tonic::Streaming<proto::ExperimentEvent>,
+}
+
+/// A server with the pending experiment `name`, watched by the admin; the stream's first
+/// event must be `created`.
+async fn watching(name: &str) -> Result<Watched> {
     let server = Server::start().await?;
     let admin = server.token("admin", Role::Admin)?;
     let mut experiments = server.experiments();
-    let created = experiments
-        .create_experiment(create(&admin, "grpc-dropped")?)
+    let id = experiments
+        .create_experiment(create(&admin, name)?)
         .await?
-        .into_inner();
+        .into_inner()
+        .id;
     let mut stream = experiments
         .watch_events(authed(
             &admin,
-            proto::WatchEventsRequest { id: created.id },
+            proto::WatchEventsRequest { id: id.clone() },
         )?)
         .await?
         .into_inner();
     let first = stream.message().await?.context("the created event")?;
     assert_eq!(first.kind(), proto::EventKind::Created);
-    assert_eq!(server.state.service().events().subscribers(), 1);
+    Ok(Watched {
+        server,
+        admin,
+        experiments,
+        id,
+        stream,
+    })
+}
+
+#[tokio::test]
+async fn a_dropped_stream_ends_its_watch_task() -> Result<()> {
+    let Watched { server, stream, .. } = watching("grpc-dropped").await?;
+    assert_eq!(server.inner.state.service().events().subscribers(), 1);
     // The experiment stays quiet: nothing but the hang-up can end the task.
     drop(stream);
     watchers_gone(&server).await
@@ -904,37 +852,24 @@ async fn a_dropped_stream_ends_its_watch_task() -> Result<()> {
 
 #[tokio::test]
 async fn deleting_a_watched_pending_experiment_ends_the_stream() -> Result<()> {
-    let server = Server::start().await?;
-    let admin = server.token("admin", Role::Admin)?;
-    let mut experiments = server.experiments();
-    let created = experiments
-        .create_experiment(create(&admin, "grpc-deleted")?)
-        .await?
-        .into_inner();
-    let mut stream = experiments
-        .watch_events(authed(
-            &admin,
-            proto::WatchEventsRequest {
-                id: created.id.clone(),
-            },
-        )?)
-        .await?
-        .into_inner();
-    let first = stream.message().await?.context("the created event")?;
-    assert_eq!(first.kind(), proto::EventKind::Created);
+    let Watched {
+        server,
+        admin,
+        mut experiments,
+        id,
+        mut stream,
+    } = watching("grpc-deleted").await?;
     experiments
         .delete_experiment(authed(
             &admin,
-            proto::DeleteExperimentRequest {
-                id: created.id.clone(),
-            },
+            proto::DeleteExperimentRequest { id: id.clone() },
         )?)
         .await?;
     let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .context("the stream must end when the experiment is deleted")?;
     let status = expect_code(end, Code::NotFound)?;
-    assert!(status.message().contains(&created.id), "{status:?}");
+    assert!(status.message().contains(&id), "{status:?}");
     watchers_gone(&server).await
 }
 
@@ -1010,124 +945,66 @@ impl Rpc {
         let mut experiments = server.experiments();
         let mut pipelines = server.pipelines();
         let id = id.to_owned();
+        // `send!(client.method(message))`: the call as `token`, its answer dropped.
+        macro_rules! send {
+            ($client:ident . $method:ident($message:expr)) => {{
+                $client.$method(req(token, $message)?).await?;
+            }};
+        }
         match self {
-            Self::CreateExperiment => {
-                experiments
-                    .create_experiment(req(
-                        token,
-                        proto::CreateExperimentRequest {
-                            spec_json: short_spec(&format!("{name}-new")),
-                        },
-                    )?)
-                    .await?;
-            }
+            Self::CreateExperiment => send!(experiments.create_experiment(
+                proto::CreateExperimentRequest {
+                    spec_json: short_spec(&format!("{name}-new")),
+                }
+            )),
             Self::ListExperiments => {
-                experiments
-                    .list_experiments(req(token, proto::ListExperimentsRequest::default())?)
-                    .await?;
+                send!(experiments.list_experiments(proto::ListExperimentsRequest::default()));
             }
             Self::GetExperiment => {
-                experiments
-                    .get_experiment(req(token, proto::GetExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.get_experiment(proto::GetExperimentRequest { id }));
             }
-            Self::UpdateExperiment => {
-                experiments
-                    .update_experiment(req(
-                        token,
-                        proto::UpdateExperimentRequest {
-                            id,
-                            spec_json: short_spec(name),
-                        },
-                    )?)
-                    .await?;
-            }
+            Self::UpdateExperiment => send!(experiments.update_experiment(
+                proto::UpdateExperimentRequest {
+                    id,
+                    spec_json: short_spec(name),
+                }
+            )),
             Self::DeleteExperiment => {
-                experiments
-                    .delete_experiment(req(token, proto::DeleteExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.delete_experiment(proto::DeleteExperimentRequest { id }));
             }
             Self::StartExperiment => {
-                experiments
-                    .start_experiment(req(token, proto::StartExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.start_experiment(proto::StartExperimentRequest { id }));
             }
             Self::StopExperiment => {
-                experiments
-                    .stop_experiment(req(token, proto::StopExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.stop_experiment(proto::StopExperimentRequest { id }));
             }
             Self::PromoteExperiment => {
-                experiments
-                    .promote_experiment(req(token, proto::PromoteExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.promote_experiment(proto::PromoteExperimentRequest { id }));
             }
             Self::RollbackExperiment => {
-                experiments
-                    .rollback_experiment(req(token, proto::RollbackExperimentRequest { id })?)
-                    .await?;
+                send!(experiments.rollback_experiment(proto::RollbackExperimentRequest { id }));
             }
-            Self::ListEvents => {
-                experiments
-                    .list_events(req(
-                        token,
-                        proto::ListEventsRequest {
-                            id,
-                            ..proto::ListEventsRequest::default()
-                        },
-                    )?)
-                    .await?;
-            }
-            Self::GetResults => {
-                experiments
-                    .get_results(req(token, proto::GetResultsRequest { id })?)
-                    .await?;
-            }
-            Self::WatchEvents => {
-                experiments
-                    .watch_events(req(token, proto::WatchEventsRequest { id })?)
-                    .await?;
-            }
-            Self::ListTemplates => {
-                pipelines
-                    .list_templates(req(token, proto::ListTemplatesRequest {})?)
-                    .await?;
-            }
-            Self::Render => {
-                pipelines
-                    .render(req(
-                        token,
-                        proto::RenderRequest {
-                            template: "process-topk-v1".into(),
-                            parameters_json: String::new(),
-                        },
-                    )?)
-                    .await?;
-            }
-            Self::Validate => {
-                pipelines
-                    .validate(req(
-                        token,
-                        proto::ValidateRequest {
-                            pipeline: Some(template("process-topk-v1", "")),
-                            critical_processes: Vec::new(),
-                        },
-                    )?)
-                    .await?;
-            }
-            Self::Predict => {
-                pipelines
-                    .predict(req(
-                        token,
-                        proto::PredictRequest {
-                            baseline: Some(template("process-baseline-v1", "")),
-                            candidate: Some(template("process-topk-v1", "")),
-                            scrapes: Some(1),
-                            ..proto::PredictRequest::default()
-                        },
-                    )?)
-                    .await?;
-            }
+            Self::ListEvents => send!(experiments.list_events(proto::ListEventsRequest {
+                id,
+                ..proto::ListEventsRequest::default()
+            })),
+            Self::GetResults => send!(experiments.get_results(proto::GetResultsRequest { id })),
+            Self::WatchEvents => send!(experiments.watch_events(proto::WatchEventsRequest { id })),
+            Self::ListTemplates => send!(pipelines.list_templates(proto::ListTemplatesRequest {})),
+            Self::Render => send!(pipelines.render(proto::RenderRequest {
+                template: "process-topk-v1".into(),
+                parameters_json: String::new(),
+            })),
+            Self::Validate => send!(pipelines.validate(proto::ValidateRequest {
+                pipeline: Some(template("process-topk-v1", "")),
+                critical_processes: Vec::new(),
+            })),
+            Self::Predict => send!(pipelines.predict(proto::PredictRequest {
+                baseline: Some(template("process-baseline-v1", "")),
+                candidate: Some(template("process-topk-v1", "")),
+                scrapes: Some(1),
+                ..proto::PredictRequest::default()
+            })),
         }
         Ok(())
     }
@@ -1150,15 +1027,10 @@ async fn every_rpc_gives_every_role_its_answer_or_permission_denied() -> Result<
         for (n, rpc) in Rpc::ALL.into_iter().enumerate() {
             // A fresh pending experiment owned by the caller, so that only the role decides.
             let name = format!("table-{r}-{n}");
-            let mut spec: serde_json::Value = serde_json::from_str(&short_spec(&name))?;
+            let mut spec = spec_named(&name);
             spec["owner"] = user.clone().into();
             let created = experiments
-                .create_experiment(authed(
-                    &admin,
-                    proto::CreateExperimentRequest {
-                        spec_json: spec.to_string(),
-                    },
-                )?)
+                .create_experiment(create_from(&admin, spec.to_string())?)
                 .await?
                 .into_inner();
             let outcome = rpc.call(&server, &token, &created.id, &name).await;

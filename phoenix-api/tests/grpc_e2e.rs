@@ -3,6 +3,7 @@
 //! `WatchEvents` to the end of the run and read the results, all over gRPC on the same port.
 //! SIGTERM stops the server gracefully.
 
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
@@ -10,19 +11,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use phoenix_api::grpc::proto::experiment_service_client::ExperimentServiceClient;
 use phoenix_api::grpc::proto::{self, Decision, EventKind, Phase};
-use support::PhoenixServer;
-use tonic::Request;
+use support::authed;
+use support::process::PhoenixServer;
 
 const ADMIN_PASSWORD: &str = "grpc-e2e-password";
 const SPEC: &str = include_str!("grpc-fixtures/short-spec.json");
-
-fn authed<T>(token: &str, message: T) -> Result<Request<T>> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
-}
 
 #[test]
 fn an_experiment_runs_over_grpc_against_the_binary() -> Result<()> {

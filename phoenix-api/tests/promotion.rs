@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::Command;
 
 use phoenix_api::{AppState, Principal, ServerConfig};
-use phoenix_core::experiment::{Experiment, ExperimentSpec};
+use phoenix_core::experiment::{Experiment, ExperimentId, ExperimentSpec};
 use phoenix_core::measurement::VariantRole;
 use phoenix_core::phase::Phase;
 use phoenix_generator::gitops::GitOpsRepo;
-use phoenix_store::{PipelineStore, PipelineTarget, Role};
+use phoenix_store::{PipelineRevision, PipelineStore, PipelineTarget, Role};
 
 const SMALL_SPEC: &str = include_str!("fixtures/small-spec.json");
 
@@ -28,6 +28,52 @@ async fn open(gitops: Option<&Path>) -> AppState {
         config = config.with_gitops_repo(path);
     }
     AppState::open(&config).await.unwrap()
+}
+
+/// A GitOps repository in a new directory, and a state promoting into it.
+async fn open_with_gitops() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    GitOpsRepo::init(dir.path()).unwrap();
+    let state = open(Some(dir.path())).await;
+    (dir, state)
+}
+
+/// The local target's active pipeline, if there is one.
+async fn active_pipeline(state: &AppState) -> Option<PipelineRevision> {
+    state
+        .service()
+        .store()
+        .active(&PipelineTarget::Local)
+        .await
+        .unwrap()
+}
+
+/// The side of the experiment `revision` came from.
+fn variant(revision: &PipelineRevision) -> VariantRole {
+    revision.origin.as_ref().unwrap().variant
+}
+
+/// The active config committed to the GitOps repository `repo`.
+fn committed(repo: &Path) -> String {
+    std::fs::read_to_string(repo.join("targets/local/active.yaml")).unwrap()
+}
+
+/// Rolls the experiment `id` back: the baseline is active again, and committed to the GitOps
+/// repository `repo`.
+async fn rolls_back(state: &AppState, repo: &Path, id: &ExperimentId) {
+    let rolled = state
+        .service()
+        .rollback_experiment(&admin(), id)
+        .await
+        .unwrap();
+    assert_eq!(rolled.status.phase, Phase::RolledBack);
+    let restored = active_pipeline(state).await.unwrap();
+    assert_eq!(variant(&restored), VariantRole::Baseline);
+    assert_eq!(
+        committed(repo),
+        restored.config,
+        "the rollback is committed too"
+    );
 }
 
 /// Creates and runs an experiment to its end, following its event stream.
@@ -76,9 +122,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn promotion_commits_to_gitops_and_rollback_restores() {
-    let dir = tempfile::tempdir().unwrap();
-    GitOpsRepo::init(dir.path()).unwrap();
-    let state = open(Some(dir.path())).await;
+    let (dir, state) = open_with_gitops().await;
     let experiment = completed(&state, SMALL_SPEC).await;
     let service = state.service();
 
@@ -87,17 +131,9 @@ async fn promotion_commits_to_gitops_and_rollback_restores() {
         .await
         .unwrap();
     assert_eq!(promoted.status.phase, Phase::Promoted);
-    let active = service
-        .store()
-        .active(&PipelineTarget::Local)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        active.origin.as_ref().unwrap().variant,
-        VariantRole::Candidate
-    );
-    let file = std::fs::read_to_string(dir.path().join("targets/local/active.yaml")).unwrap();
+    let active = active_pipeline(&state).await.unwrap();
+    assert_eq!(variant(&active), VariantRole::Candidate);
+    let file = committed(dir.path());
     assert_eq!(
         file, active.config,
         "the repository holds exactly the promoted config"
@@ -110,23 +146,7 @@ async fn promotion_commits_to_gitops_and_rollback_restores() {
     let log = git(dir.path(), &["log", "--format=%s"]);
     assert!(log.contains(&format!("promote {}", experiment.id)), "{log}");
 
-    let rolled = service
-        .rollback_experiment(&admin(), &experiment.id)
-        .await
-        .unwrap();
-    assert_eq!(rolled.status.phase, Phase::RolledBack);
-    let restored = service
-        .store()
-        .active(&PipelineTarget::Local)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        restored.origin.as_ref().unwrap().variant,
-        VariantRole::Baseline
-    );
-    let file = std::fs::read_to_string(dir.path().join("targets/local/active.yaml")).unwrap();
-    assert_eq!(file, restored.config, "the rollback is committed too");
+    rolls_back(&state, dir.path(), &experiment.id).await;
     let commits = git(dir.path(), &["rev-list", "--count", "HEAD"]);
     assert_eq!(commits.trim(), "2", "{log}");
 }
@@ -150,20 +170,13 @@ async fn without_gitops_promotion_is_recorded_in_the_store() {
         .rollback_experiment(&admin(), &experiment.id)
         .await
         .unwrap();
-    let active = service
-        .store()
-        .active(&PipelineTarget::Local)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(active.origin.unwrap().variant, VariantRole::Baseline);
+    let active = active_pipeline(&state).await.unwrap();
+    assert_eq!(variant(&active), VariantRole::Baseline);
 }
 
 #[tokio::test]
 async fn an_inline_candidate_is_refused_by_gitops_promotion_without_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    GitOpsRepo::init(dir.path()).unwrap();
-    let state = open(Some(dir.path())).await;
+    let (dir, state) = open_with_gitops().await;
     let rendered = state
         .service()
         .render_pipeline(
@@ -186,15 +199,7 @@ async fn an_inline_candidate_is_refused_by_gitops_promotion_without_changes() {
         !message.contains(&dir.path().display().to_string()),
         "{message}"
     );
-    assert!(
-        state
-            .service()
-            .store()
-            .active(&PipelineTarget::Local)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(active_pipeline(&state).await.is_none());
     let stored = state
         .service()
         .get_experiment(&admin(), &experiment.id)
@@ -229,17 +234,14 @@ async fn a_dropped_watch_ends_its_task() {
 
 #[tokio::test]
 async fn a_failed_rollback_commit_leaves_the_promotion_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    GitOpsRepo::init(dir.path()).unwrap();
-    let state = open(Some(dir.path())).await;
+    let (dir, state) = open_with_gitops().await;
     let experiment = completed(&state, SMALL_SPEC).await;
     let service = state.service();
     service
         .promote_experiment(&admin(), &experiment.id)
         .await
         .unwrap();
-    let promoted_file =
-        std::fs::read_to_string(dir.path().join("targets/local/active.yaml")).unwrap();
+    let promoted_file = committed(dir.path());
 
     // Another Git process holds the index: the rollback's commit fails.
     let lock = dir.path().join(".git/index.lock");
@@ -256,14 +258,9 @@ async fn a_failed_rollback_commit_leaves_the_promotion_in_place() {
         "{}",
         error.client_message()
     );
-    let active = service
-        .store()
-        .active(&PipelineTarget::Local)
-        .await
-        .unwrap()
-        .unwrap();
+    let active = active_pipeline(&state).await.unwrap();
     assert_eq!(
-        active.origin.as_ref().unwrap().variant,
+        variant(&active),
         VariantRole::Candidate,
         "the restore was undone"
     );
@@ -282,21 +279,5 @@ async fn a_failed_rollback_commit_leaves_the_promotion_in_place() {
 
     // Once Git is free again, the rollback goes through.
     std::fs::remove_file(&lock).unwrap();
-    let rolled = service
-        .rollback_experiment(&admin(), &experiment.id)
-        .await
-        .unwrap();
-    assert_eq!(rolled.status.phase, Phase::RolledBack);
-    let restored = service
-        .store()
-        .active(&PipelineTarget::Local)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        restored.origin.as_ref().unwrap().variant,
-        VariantRole::Baseline
-    );
-    let file = std::fs::read_to_string(dir.path().join("targets/local/active.yaml")).unwrap();
-    assert_eq!(file, restored.config);
+    rolls_back(&state, dir.path(), &experiment.id).await;
 }

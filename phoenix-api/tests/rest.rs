@@ -113,6 +113,27 @@ impl Harness {
         (status, body)
     }
 
+    /// `POST /api/v1/auth/login` as `username` with `password`.
+    async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({"username": username, "password": password}).to_string();
+        self.call(Method::POST, "/api/v1/auth/login", None, Some(&body))
+            .await
+    }
+
+    /// Posts the YAML spec `yaml` to create an experiment, as `role`.
+    async fn post_yaml(&self, role: Role, yaml: String) -> (StatusCode, Value) {
+        let request = Request::post("/api/v1/experiments")
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.token(role)),
+            )
+            .header(header::CONTENT_TYPE, "application/yaml")
+            .body(Body::from(yaml))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
     /// Creates an experiment owned by `owner` (as admin).
     async fn experiment_of(&self, owner: &str) -> String {
         let mut spec: Value = serde_json::from_str(SMALL_SPEC).unwrap();
@@ -460,10 +481,7 @@ async fn missing_and_bad_tokens_get_401() {
 #[tokio::test]
 async fn login_refresh_and_me() {
     let h = harness().await;
-    let login = json!({"username": "operator", "password": PASSWORD}).to_string();
-    let (status, tokens) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&login))
-        .await;
+    let (status, tokens) = h.login("operator", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
@@ -486,19 +504,13 @@ async fn login_refresh_and_me() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let bad = json!({"username": "operator", "password": "wrong password"}).to_string();
-    let (status, body) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&bad))
-        .await;
+    let (status, body) = h.login("operator", "wrong password").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         body["detail"],
         "not authenticated: invalid user name or password"
     );
-    let unknown = json!({"username": "nobody", "password": "wrong password"}).to_string();
-    let (_, other) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&unknown))
-        .await;
+    let (_, other) = h.login("nobody", "wrong password").await;
     assert_eq!(
         other["detail"], body["detail"],
         "unknown names look like bad passwords"
@@ -514,13 +526,12 @@ async fn logins_are_rate_limited_with_retry_after() {
         per_client_interval: Duration::from_secs(1),
     }))
     .await;
-    let bad = json!({"username": "viewer", "password": "not the password"}).to_string();
     for _ in 0..3 {
-        let (status, _) = h
-            .call(Method::POST, "/api/v1/auth/login", None, Some(&bad))
-            .await;
+        let (status, _) = h.login("viewer", "not the password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+    // The fourth, with its headers.
+    let bad = json!({"username": "viewer", "password": "not the password"}).to_string();
     let request = Request::post("/api/v1/auth/login")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(bad))
@@ -535,16 +546,10 @@ async fn logins_are_rate_limited_with_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(body["retry_after"], retry);
     // Even the right password waits: the limit comes before the check.
-    let good = json!({"username": "viewer", "password": PASSWORD}).to_string();
-    let (status, _) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&good))
-        .await;
+    let (status, _) = h.login("viewer", PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // Other users are not affected.
-    let other = json!({"username": "operator", "password": PASSWORD}).to_string();
-    let (status, _) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&other))
-        .await;
+    let (status, _) = h.login("operator", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -574,44 +579,48 @@ async fn bad_input_is_400_with_every_field_error_and_never_500() {
     );
     assert_eq!(body["errors"][0]["path"], "spec");
 
-    let (status, body) = post(UNKNOWN_FIELDS_SPEC).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let paths: BTreeSet<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "spec.colour",
-        "spec.successCriteria.maxBudget",
-        "spec.workload.processes",
+    // The paths expected in each answer, and how many errors it lists at least.
+    for (spec, expected, at_least) in [
+        (
+            UNKNOWN_FIELDS_SPEC,
+            [
+                "spec.colour",
+                "spec.successCriteria.maxBudget",
+                "spec.workload.processes",
+            ],
+            None,
+        ),
+        (
+            INVALID_SPEC,
+            [
+                "spec.name",
+                "spec.candidate",
+                "spec.successCriteria.minCardinalityReduction",
+            ],
+            Some(4),
+        ),
     ] {
-        assert!(
-            paths.contains(expected),
-            "{expected} missing from {paths:?}"
-        );
+        let (status, body) = post(spec).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let paths: BTreeSet<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        for expected in expected {
+            assert!(
+                paths.contains(expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        if let Some(at_least) = at_least {
+            assert!(
+                paths.len() >= at_least,
+                "every violation is listed: {paths:?}"
+            );
+        }
     }
-
-    let (status, body) = post(INVALID_SPEC).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let paths: BTreeSet<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "spec.name",
-        "spec.candidate",
-        "spec.successCriteria.minCardinalityReduction",
-    ] {
-        assert!(
-            paths.contains(expected),
-            "{expected} missing from {paths:?}"
-        );
-    }
-    assert!(paths.len() >= 4, "every violation is listed: {paths:?}");
 
     // Oversized bodies: 413, as a problem.
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(100 * 1024));
@@ -702,15 +711,7 @@ async fn bad_input_is_400_with_every_field_error_and_never_500() {
 async fn yaml_specs_are_accepted() {
     let h = harness().await;
     let yaml = "name: yaml-trial\nbaseline: {template: process-baseline-v1}\ncandidate: {template: process-topk-v1}\nduration: 2m\n";
-    let request = Request::post("/api/v1/experiments")
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", h.token(Role::Experimenter)),
-        )
-        .header(header::CONTENT_TYPE, "application/yaml")
-        .body(Body::from(yaml))
-        .unwrap();
-    let (status, _, body) = h.send(request).await;
+    let (status, body) = h.post_yaml(Role::Experimenter, yaml.to_owned()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["spec"]["owner"], "experimenter");
 }
@@ -1010,41 +1011,29 @@ async fn oversized_yaml_bodies_get_413() {
         "name: big\ndescription: {}\nbaseline: {{template: process-baseline-v1}}\ncandidate: {{template: process-topk-v1}}\n",
         "x".repeat(70 * 1024)
     );
-    let request = Request::post("/api/v1/experiments")
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", h.token(Role::Admin)),
-        )
-        .header(header::CONTENT_TYPE, "application/yaml")
-        .body(Body::from(big))
-        .unwrap();
-    let (status, _, body) = h.send(request).await;
+    let (status, body) = h.post_yaml(Role::Admin, big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["type"], "urn:phoenix:problem:payload-too-large");
+}
+
+/// A YAML document of nine levels of ten aliases each (10^9 leaves once expanded): the first
+/// anchor under the key `first`, the next ones under `prefix` and their anchor's letter.
+fn alias_bomb(first: &str, prefix: &str) -> String {
+    let mut bomb = format!("{first}: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in b'b'..=b'i' {
+        let prev = char::from(level - 1);
+        let level = char::from(level);
+        let aliases = vec![format!("*{prev}"); 10].join(", ");
+        bomb.push_str(&format!("{prefix}{level}: &{level} [{aliases}]\n"));
+    }
+    bomb
 }
 
 #[tokio::test]
 async fn yaml_alias_bombs_get_400() {
     let h = harness().await;
-    let mut bomb = String::from("name: &a [x, x, x, x, x, x, x, x, x, x]\n");
-    for level in b'b'..=b'i' {
-        let prev = char::from(level - 1);
-        let aliases = vec![format!("*{prev}"); 10].join(", ");
-        bomb.push_str(&format!(
-            "k{}: &{} [{aliases}]\n",
-            char::from(level),
-            char::from(level)
-        ));
-    }
-    let request = Request::post("/api/v1/experiments")
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", h.token(Role::Admin)),
-        )
-        .header(header::CONTENT_TYPE, "application/yaml")
-        .body(Body::from(bomb))
-        .unwrap();
-    let (status, _, body) = h.send(request).await;
+    let bomb = alias_bomb("name", "k");
+    let (status, body) = h.post_yaml(Role::Admin, bomb).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         body["detail"]
@@ -1058,53 +1047,30 @@ async fn yaml_alias_bombs_get_400() {
 #[tokio::test]
 async fn inline_config_alias_bombs_get_400_everywhere() {
     let h = harness().await;
-    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-    for level in b'b'..=b'i' {
-        let prev = char::from(level - 1);
-        let aliases = vec![format!("*{prev}"); 10].join(", ");
-        bomb.push_str(&format!(
-            "{}: &{} [{aliases}]\n",
-            char::from(level),
-            char::from(level)
-        ));
-    }
+    let bomb = alias_bomb("a", "");
     let token = h.token(Role::Experimenter);
-    let validate = json!({"pipeline": {"config": bomb}}).to_string();
-    let (status, body) = h
-        .call(
-            Method::POST,
-            "/api/v1/pipelines/validate",
-            Some(&token),
-            Some(&validate),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["errors"][0]["path"], "pipeline.config", "{body}");
-    let predict = json!({"baseline": {"template": "process-baseline-v1"},
-                         "candidate": {"config": bomb}, "scrapes": 2})
-    .to_string();
-    let (status, body) = h
-        .call(
-            Method::POST,
-            "/api/v1/pipelines/predict",
-            Some(&token),
-            Some(&predict),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["errors"][0]["path"], "candidate.config", "{body}");
     let mut spec: Value = serde_json::from_str(SMALL_SPEC).unwrap();
     spec["candidate"] = json!({"config": bomb});
-    let (status, body) = h
-        .call(
-            Method::POST,
-            "/api/v1/experiments",
-            Some(&token),
-            Some(&spec.to_string()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["errors"][0]["path"], "spec.candidate.config", "{body}");
+    for (path, body, error_path) in [
+        (
+            "/api/v1/pipelines/validate",
+            json!({"pipeline": {"config": bomb}}),
+            "pipeline.config",
+        ),
+        (
+            "/api/v1/pipelines/predict",
+            json!({"baseline": {"template": "process-baseline-v1"},
+                   "candidate": {"config": bomb}, "scrapes": 2}),
+            "candidate.config",
+        ),
+        ("/api/v1/experiments", spec, "spec.candidate.config"),
+    ] {
+        let (status, body) = h
+            .call(Method::POST, path, Some(&token), Some(&body.to_string()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["errors"][0]["path"], error_path, "{body}");
+    }
 }
 
 #[tokio::test]
@@ -1159,18 +1125,13 @@ async fn long_user_names_are_bad_credentials_and_not_counted() {
         per_client_interval: Duration::from_secs(3600),
     }))
     .await;
-    let long = json!({"username": "u".repeat(129), "password": "whatever"}).to_string();
+    let long = "u".repeat(129);
     for _ in 0..3 {
-        let (status, body) = h
-            .call(Method::POST, "/api/v1/auth/login", None, Some(&long))
-            .await;
+        let (status, body) = h.login(&long, "whatever").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     }
-    let login = json!({"username": "viewer", "password": PASSWORD}).to_string();
     for _ in 0..3 {
-        let (status, body) = h
-            .call(Method::POST, "/api/v1/auth/login", None, Some(&login))
-            .await;
+        let (status, body) = h.login("viewer", PASSWORD).await;
         assert_eq!(
             status,
             StatusCode::OK,
@@ -1239,10 +1200,7 @@ async fn runs_are_capped_and_stop_ends_the_run_task() {
 async fn refresh_reads_the_user_and_ends_with_the_session() {
     use phoenix_store::{UserStore, UserUpdate};
     let h = harness().await;
-    let login = json!({"username": "viewer", "password": PASSWORD}).to_string();
-    let (status, tokens) = h
-        .call(Method::POST, "/api/v1/auth/login", None, Some(&login))
-        .await;
+    let (status, tokens) = h.login("viewer", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let refresh = |token: &str| json!({"refresh_token": token}).to_string();
     // A role change is picked up at the refresh.

@@ -2,65 +2,38 @@
 //! experiment is created over REST, followed over the WebSocket to completion, and its
 //! results read; and a server killed mid-run resumes the experiment on restart.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, http::HeaderValue};
 
+#[allow(dead_code)]
+mod support;
+
+use support::process::PhoenixServer;
+
 const PASSWORD: &str = "correct horse battery";
-const SECRET: &str = "an-end-to-end-test-secret-of-32-bytes-or-more";
 const SMALL_SPEC: &str = include_str!("fixtures/small-spec.json");
 const LONG_SPEC: &str = include_str!("fixtures/long-spec.json");
 
-/// A running `phoenix serve`, killed when dropped.
+/// A running `phoenix serve` and a client that reads every status as an answer.
 struct Server {
-    child: Child,
-    base: String,
+    process: PhoenixServer,
     agent: ureq::Agent,
 }
 
 impl Server {
-    fn start(database: &Path) -> Result<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_phoenix"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--database"])
-            .arg(format!("sqlite://{}", database.display()))
-            .env("PHOENIX_JWT_SECRET", SECRET)
-            .env("PHOENIX_ADMIN_PASSWORD", PASSWORD)
-            .env_remove("PHOENIX_JWT_SECRET_FILE")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting phoenix serve")?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            bail!("the server did not log its address");
-        };
+    /// A server on the database `phoenix.db` in `dir`.
+    fn start(dir: &Path) -> Result<Self> {
+        let process = PhoenixServer::start_in(dir, PASSWORD)?;
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
-        Ok(Self {
-            child,
-            base: format!("http://{addr}"),
-            agent,
-        })
+        Ok(Self { process, agent })
     }
 
     fn request(
@@ -70,7 +43,7 @@ impl Server {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Result<(u16, Value)> {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{}{path}", self.process.url);
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut response = match (method, body) {
             ("GET", _) => {
@@ -122,48 +95,40 @@ impl Server {
         Ok(experiment)
     }
 
+    /// Starts the experiment `id`, which must answer 200.
+    fn start_experiment(&self, token: &str, id: &str) -> Result<()> {
+        let (status, body) = self.request(
+            "POST",
+            &format!("/api/v1/experiments/{id}/start"),
+            Some(token),
+            None,
+        )?;
+        assert_eq!(status, 200, "{body}");
+        Ok(())
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit successfully.
-    fn terminate(mut self) -> Result<()> {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
-        anyhow::ensure!(sent.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(exit) = self.child.try_wait()? {
-                anyhow::ensure!(exit.success(), "the server exited with {exit:?}");
-                return Ok(());
-            }
-            anyhow::ensure!(Instant::now() < deadline, "still running after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn terminate(self) -> Result<()> {
+        self.process.stop()
     }
 
     /// Stops the server with SIGKILL: no graceful anything.
-    fn kill(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill(self) -> Result<()> {
+        self.process.kill()
     }
 }
 
 #[test]
 fn an_experiment_runs_to_completion_over_rest_and_websocket() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = Server::start(&dir.path().join("phoenix.db"))?;
+    let server = Server::start(dir.path())?;
     let token = server.login()?;
     let id = server.create(&token, SMALL_SPEC)?;
 
     // Connect first, then start: every event of the run arrives over the socket.
     let url = format!(
         "{}/api/v1/experiments/{id}/watch",
-        server.base.replace("http://", "ws://")
+        server.process.url.replace("http://", "ws://")
     );
     let mut request = url.into_client_request()?;
     request.headers_mut().insert(
@@ -171,13 +136,7 @@ fn an_experiment_runs_to_completion_over_rest_and_websocket() -> Result<()> {
         HeaderValue::from_str(&format!("Bearer {token}"))?,
     );
     let (mut socket, _) = tungstenite::connect(request)?;
-    let (status, started) = server.request(
-        "POST",
-        &format!("/api/v1/experiments/{id}/start"),
-        Some(&token),
-        None,
-    )?;
-    assert_eq!(status, 200, "{started}");
+    server.start_experiment(&token, &id)?;
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut events = Vec::new();
@@ -228,7 +187,7 @@ fn an_experiment_runs_to_completion_over_rest_and_websocket() -> Result<()> {
     // A finished run's socket replays the log and closes.
     let url = format!(
         "{}/api/v1/experiments/{id}/watch?access_token={token}",
-        server.base.replace("http://", "ws://")
+        server.process.url.replace("http://", "ws://")
     );
     let (mut socket, _) = tungstenite::connect(url)?;
     let mut replayed = 0;
@@ -257,18 +216,11 @@ fn a_terminated_server_resumes_its_experiments() -> Result<()> {
 /// completes with every window measured exactly once.
 fn resumes_after(stop: fn(Server) -> Result<()>) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let database = dir.path().join("phoenix.db");
-    let server = Server::start(&database)?;
+    let server = Server::start(dir.path())?;
     let token = server.login()?;
     let id = server.create(&token, LONG_SPEC)?;
     let pending = server.create(&token, SMALL_SPEC)?;
-    let (status, body) = server.request(
-        "POST",
-        &format!("/api/v1/experiments/{id}/start"),
-        Some(&token),
-        None,
-    )?;
-    assert_eq!(status, 200, "{body}");
+    server.start_experiment(&token, &id)?;
 
     // Kill it mid-run: after some windows, before the last.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -292,7 +244,7 @@ fn resumes_after(stop: fn(Server) -> Result<()>) -> Result<()> {
     };
     stop(server)?;
 
-    let server = Server::start(&database)?;
+    let server = Server::start(dir.path())?;
     let token = server.login()?;
     let deadline = Instant::now() + Duration::from_secs(300);
     let experiment = loop {
@@ -358,20 +310,10 @@ fn resumes_after(stop: fn(Server) -> Result<()>) -> Result<()> {
 #[test]
 fn sigterm_stops_the_server_gracefully() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut server = Server::start(&dir.path().join("phoenix.db"))?;
+    let server = Server::start(dir.path())?;
     let (status, _) = server.request("GET", "/ready", None, None)?;
     assert_eq!(status, 200);
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait()? {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "{exit:?}");
+    // SIGTERM: a successful exit within 30 s.
+    server.terminate()?;
     Ok(())
 }

@@ -2,50 +2,29 @@
 //! sees its whole run without a gap or a duplicate, and a deleted experiment closes the
 //! socket.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use phoenix_api::auth::TokenKind;
-use phoenix_api::{AppState, Principal, ServerConfig};
+use phoenix_api::Principal;
 use phoenix_core::experiment::{EventKind, ExperimentEvent, ExperimentId, ExperimentSpec};
 use phoenix_core::phase::Phase;
 use phoenix_store::Role;
-use tokio::task::JoinHandle;
 use tungstenite::Message;
+
+#[allow(dead_code)]
+mod support;
+
+use support::InProcess;
 
 /// The whole router on a loopback port, stopped when dropped.
 struct Server {
-    state: AppState,
-    address: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    inner: InProcess,
 }
 
 impl Server {
     async fn start() -> Result<Self> {
-        let config = ServerConfig::default()
-            .with_database_url("memory://")
-            .with_admin_password("watch tests admin password");
-        let state = AppState::open(&config).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let router = phoenix_api::app(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .await
-                .expect("the test server runs until it is aborted");
-        });
-        Ok(Self {
-            state,
-            address,
-            task,
-        })
+        let inner = InProcess::start("watch tests admin password").await?;
+        Ok(Self { inner })
     }
 
     fn admin(&self) -> Principal {
@@ -58,6 +37,7 @@ impl Server {
         spec["name"] = name.into();
         let spec: ExperimentSpec = serde_json::from_value(spec)?;
         let created = self
+            .inner
             .state
             .service()
             .create_experiment(&self.admin(), spec)
@@ -67,14 +47,10 @@ impl Server {
 
     /// A blocking WebSocket client on the watch route of `id`.
     fn connect(&self, id: &ExperimentId) -> Result<Socket> {
-        let token = self
-            .state
-            .service()
-            .tokens()
-            .issue(&self.admin(), TokenKind::Access)?;
+        let token = self.inner.token("admin", Role::Admin)?;
         let url = format!(
             "ws://{}/api/v1/experiments/{id}/watch?access_token={token}",
-            self.address
+            self.inner.address
         );
         let (socket, _) = tungstenite::connect(url)?;
         if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
@@ -109,28 +85,40 @@ fn read(socket: &mut Socket, limit: usize) -> Result<Received> {
     Ok(received)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watch_opened_while_pending_sees_the_whole_run() -> Result<()> {
+/// Reads the rest of `socket` off the runtime: every event up to the server's close.
+async fn read_rest(mut socket: Socket) -> Result<Received> {
+    tokio::task::spawn_blocking(move || read(&mut socket, usize::MAX)).await?
+}
+
+/// A server with the pending experiment `name`, a socket watching it, and the first event
+/// that socket received.
+async fn watching(name: &str) -> Result<(Server, ExperimentId, Socket, Received)> {
     let server = Server::start().await?;
-    let id = server.create("ws-handover").await?;
+    let id = server.create(name).await?;
     let mut socket = server.connect(&id)?;
-    let (mut socket, first) = tokio::task::spawn_blocking(move || {
+    let (socket, first) = tokio::task::spawn_blocking(move || {
         let first = read(&mut socket, 1);
         (socket, first)
     })
     .await?;
-    let first = first?;
+    Ok((server, id, socket, first?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_opened_while_pending_sees_the_whole_run() -> Result<()> {
+    let (server, id, socket, first) = watching("ws-handover").await?;
     assert!(
         matches!(first.events[0].kind, EventKind::Created),
         "{first:?}"
     );
 
     server
+        .inner
         .state
         .service()
         .start_experiment(&server.admin(), &id)
         .await?;
-    let rest = tokio::task::spawn_blocking(move || read(&mut socket, usize::MAX)).await??;
+    let rest = read_rest(socket).await?;
     assert_eq!(
         rest.close,
         Some(1000),
@@ -140,6 +128,7 @@ async fn a_watch_opened_while_pending_sees_the_whole_run() -> Result<()> {
     let mut watched = first.events;
     watched.extend(rest.events);
     let logged = server
+        .inner
         .state
         .service()
         .experiment_events(&server.admin(), &id)
@@ -157,21 +146,15 @@ async fn a_watch_opened_while_pending_sees_the_whole_run() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_watched_experiment_closes_the_socket() -> Result<()> {
-    let server = Server::start().await?;
-    let id = server.create("ws-deleted").await?;
-    let mut socket = server.connect(&id)?;
-    let (mut socket, first) = tokio::task::spawn_blocking(move || {
-        let first = read(&mut socket, 1);
-        (socket, first)
-    })
-    .await?;
-    assert_eq!(first?.events.len(), 1);
+    let (server, id, socket, first) = watching("ws-deleted").await?;
+    assert_eq!(first.events.len(), 1);
     server
+        .inner
         .state
         .service()
         .delete_experiment(&server.admin(), &id)
         .await?;
-    let rest = tokio::task::spawn_blocking(move || read(&mut socket, usize::MAX)).await??;
+    let rest = read_rest(socket).await?;
     assert!(rest.events.is_empty(), "{rest:?}");
     assert!(rest.close.is_some(), "the server closes the socket");
     Ok(())

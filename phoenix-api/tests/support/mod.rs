@@ -1,137 +1,73 @@
-//! Starting and stopping the `phoenix` binary for end-to-end tests: `phoenix serve` on a free
-//! loopback port (`--bind 127.0.0.1:0`) with a SQLite store in a directory the test owns, its
-//! address read from the `listening on http://ADDR` log line, SIGTERM for a graceful stop,
-//! and a kill when the test drops it without stopping it.
+//! What the integration tests share: the whole router in process on a loopback port
+//! ([`InProcess`]), `authed` for gRPC requests, and with the `cli` feature (which builds the
+//! binary) the `phoenix serve` process ([`process::PhoenixServer`]).
 //!
-//! Use it from a test file with `mod support;` (the test needs the `cli` feature, which
-//! builds the binary).
-#![allow(dead_code)]
+//! Use it from a test file with `#[allow(dead_code)] mod support;`: each test file uses a
+//! part of it.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use anyhow::{Context, Result, bail, ensure};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use anyhow::Result;
+use phoenix_api::auth::TokenKind;
+use phoenix_api::{AppState, Principal, ServerConfig};
+use phoenix_store::Role;
+use tokio::task::JoinHandle;
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_phoenix");
-/// The JWT secret the servers are started with.
-pub const JWT_SECRET: &str = "end-to-end-tests-secret-of-at-least-thirty-two-bytes";
+#[cfg(feature = "cli")]
+pub mod process;
 
-/// A running `phoenix serve`.
-pub struct PhoenixServer {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    /// The directory holding the database, the server's working directory.
-    pub dir: PathBuf,
-    /// The temporary directory, when the server made its own.
-    _temp: Option<tempfile::TempDir>,
+/// The whole router on a loopback port with an in-memory store, stopped when dropped.
+pub struct InProcess {
+    /// The server's state, for tokens and direct service calls.
+    pub state: AppState,
+    /// Where it listens.
+    pub address: SocketAddr,
+    task: JoinHandle<()>,
 }
 
-impl PhoenixServer {
-    /// A server with a fresh database in a temporary directory; the bootstrap admin's
-    /// password is `admin_password`.
-    pub fn start(admin_password: &str) -> Result<Self> {
-        let temp = tempfile::tempdir()?;
-        let mut server = Self::start_in(temp.path(), admin_password)?;
-        server._temp = Some(temp);
-        Ok(server)
-    }
-
-    /// A server on the database `phoenix.db` in `dir` (which may hold one from a previous
-    /// server, to test restarts).
-    pub fn start_in(dir: &Path, admin_password: &str) -> Result<Self> {
-        let db = format!("sqlite://{}", dir.join("phoenix.db").display());
-        let mut child = Command::new(BIN)
-            .args(["serve", "--bind", "127.0.0.1:0", "--database", &db])
-            .current_dir(dir)
-            .env("PHOENIX_ADMIN_PASSWORD", admin_password)
-            .env("PHOENIX_JWT_SECRET", JWT_SECRET)
-            .env_remove("PHOENIX_JWT_SECRET_FILE")
-            .env_remove("PHOENIX_GITOPS_REPO")
-            .env_remove("PHOENIX_BIND")
-            .env_remove("PHOENIX_DATABASE_URL")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        // Read the log on a thread for the whole run, so that the pipe never fills up.
-        let stderr = child
-            .stderr
-            .take()
-            .context("the server's stderr is piped")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-        // From here on, dropping `server` kills the child.
-        let mut server = Self {
-            child,
-            url: String::new(),
-            dir: dir.to_path_buf(),
-            _temp: None,
-        };
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("the server logs `listening on http://ADDR`")?;
-        ensure!(url.starts_with("http://127.0.0.1:"), "{url}");
-        server.url = url;
-        Ok(server)
-    }
-
-    /// An access token for `username`, from `POST /api/v1/auth/login`.
-    pub fn login(&self, username: &str, password: &str) -> Result<String> {
-        let body = serde_json::json!({"username": username, "password": password});
-        let mut response = ureq::post(format!("{}/api/v1/auth/login", self.url)).send_json(body)?;
-        let tokens: serde_json::Value = response.body_mut().read_json()?;
-        tokens["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .context("the login answer has an access_token")
-    }
-
-    /// Sends SIGTERM and waits for a clean exit (status 0) within 30 s.
-    pub fn stop(mut self) -> Result<()> {
-        kill(
-            Pid::from_raw(i32::try_from(self.child.id())?),
-            Signal::SIGTERM,
-        )?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                ensure!(status.success(), "graceful shutdown exits 0: {status}");
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("the server did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Kills the server (SIGKILL) and waits for it, as a crash would end it.
-    pub fn kill(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for PhoenixServer {
+impl Drop for InProcess {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.task.abort();
     }
+}
+
+impl InProcess {
+    /// Serves a fresh in-memory store whose bootstrap admin has `admin_password`.
+    pub async fn start(admin_password: &str) -> Result<Self> {
+        let config = ServerConfig::default()
+            .with_database_url("memory://")
+            .with_admin_password(admin_password);
+        let state = AppState::open(&config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let router = phoenix_api::app(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the test server runs until it is aborted");
+        });
+        Ok(Self {
+            state,
+            address,
+            task,
+        })
+    }
+
+    /// An access token for `name` with `role`.
+    pub fn token(&self, name: &str, role: Role) -> Result<String> {
+        Ok(self
+            .state
+            .service()
+            .tokens()
+            .issue(&Principal::new(name, role), TokenKind::Access)?)
+    }
+}
+
+/// `message` with `authorization: Bearer <token>` metadata.
+pub fn authed<T>(token: &str, message: T) -> Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
 }
