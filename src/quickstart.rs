@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phoenix_core::analysis::{ExperimentResults, Recommendation};
+use phoenix_core::analysis::ExperimentResults;
 use phoenix_core::controller::ExperimentController;
 use phoenix_core::executor::Executor;
 use phoenix_core::experiment::{
@@ -225,14 +225,6 @@ fn change(reduction: f64) -> String {
     format!("{:+.1}%", -reduction * 100.0)
 }
 
-fn decision(recommendation: &Recommendation) -> &'static str {
-    match recommendation {
-        Recommendation::Promote => "promote",
-        Recommendation::Reject { .. } => "reject",
-        Recommendation::Inconclusive { .. } => "inconclusive",
-    }
-}
-
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.options;
@@ -308,14 +300,10 @@ impl fmt::Display for Report {
                         &r.candidate,
                         currency,
                         change(r.comparison.cost_reduction),
-                        decision(&r.recommendation).to_owned(),
+                        r.recommendation.as_str().to_owned(),
                     ));
-                    if let Recommendation::Reject { reasons }
-                    | Recommendation::Inconclusive { reasons } = &r.recommendation
-                    {
-                        for reason in reasons {
-                            notes.push(format!("{name}: {reason}"));
-                        }
+                    for reason in r.recommendation.reasons() {
+                        notes.push(format!("{name}: {reason}"));
                     }
                 }
                 None => {

@@ -171,7 +171,6 @@ pub(crate) struct Metrics {
     runs: Gauge,
     variant_figures: Vec<(VariantFigure, Family<VariantLabels, FloatGauge>)>,
     comparison_figures: Vec<(ComparisonFigure, Family<ExperimentLabels, FloatGauge>)>,
-    render_lock: Mutex<()>,
     /// The last text rendered, and when: scrapes within [`RENDER_CACHE`] get it again.
     rendered: Mutex<Option<(Instant, String)>>,
 }
@@ -243,7 +242,6 @@ impl Metrics {
             runs,
             variant_figures,
             comparison_figures,
-            render_lock: Mutex::new(()),
             rendered: Mutex::new(None),
         }
     }
@@ -280,16 +278,13 @@ impl Metrics {
         text
     }
 
-    /// The text exposition, with the experiment gauges set from `summaries`.
-    pub(crate) fn render(
+    /// The text exposition, with the experiment gauges set from `summaries`. Called with the
+    /// `rendered` lock held, so renders never interleave.
+    fn render(
         &self,
         summaries: &[(phoenix_core::experiment::ExperimentId, Summary)],
         runs: usize,
     ) -> String {
-        let _guard = self
-            .render_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for phase in Phase::ALL {
             let count = summaries.iter().filter(|(_, s)| s.phase == phase).count();
             self.phases

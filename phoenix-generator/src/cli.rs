@@ -122,7 +122,7 @@ enum Command {
         #[arg(long)]
         profile: Option<String>,
         /// Simulator seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = phoenix_sim::DEFAULT_SEED)]
         seed: u64,
         /// Snapshots to simulate, at the faster of the two configs' collection intervals.
         #[arg(long, default_value_t = 60)]

@@ -50,21 +50,21 @@ fn is_conflict(error: &kube::Error) -> bool {
 }
 
 /// The recommendation in one word.
-fn recommendation_word(experiment: &Experiment) -> Option<&'static str> {
+fn recommendation_word(experiment: &Experiment) -> Option<String> {
     experiment
         .status
         .results
         .as_ref()
-        .map(|r| match r.recommendation {
-            phoenix_core::analysis::Recommendation::Promote => "Promote",
-            phoenix_core::analysis::Recommendation::Reject { .. } => "Reject",
-            phoenix_core::analysis::Recommendation::Inconclusive { .. } => "Inconclusive",
-        })
+        .map(|r| capitalized(r.recommendation.as_str()))
 }
 
 /// A phase as an event reason (`RolledBack`).
 pub(crate) fn phase_reason(phase: Phase) -> String {
-    let s = phase.as_str();
+    capitalized(phase.as_str())
+}
+
+/// `s` with its first letter upper-case (`rolledBack` → `RolledBack`).
+fn capitalized(s: &str) -> String {
     let mut chars = s.chars();
     chars
         .next()

@@ -50,8 +50,8 @@ pub mod replay;
 pub mod workers;
 
 pub use engine::{
-    DEFAULT_START, MAX_START, MetricSelection, PID_WRAP_TO, SCRAPER_VERSION, SimConfig, SimStats,
-    Simulator,
+    DEFAULT_SEED, DEFAULT_START, MAX_START, MetricSelection, PID_WRAP_TO, SCRAPER_VERSION,
+    SimConfig, SimStats, Simulator,
 };
 pub use error::{Error, Result};
 pub use profile::Profile;

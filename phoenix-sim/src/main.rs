@@ -69,7 +69,7 @@ struct ProfileArgs {
     #[arg(long)]
     processes: Option<u32>,
     /// Seed: the same seed, profile and duration give the same output.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = phoenix_sim::DEFAULT_SEED)]
     seed: u64,
 }
 

@@ -12,7 +12,7 @@ use phoenix_core::telemetry::{
 };
 use phoenix_core::{Error, Result};
 use phoenix_generator::catalog;
-use phoenix_generator::config::{ComponentId, ComponentKind, Config, Receiver};
+use phoenix_generator::config::{ComponentId, ComponentKind, Config, GoDuration, Receiver};
 use phoenix_generator::emulator::{Emulator, SeriesSet};
 use phoenix_sim::MetricSelection;
 
@@ -44,16 +44,6 @@ pub(crate) fn variant_error(
     Error::executor(format!("{role} variant ({}): {cause}", describe(pipeline)))
 }
 
-/// Formats a duration as a Go duration (`10s`, `1500ms`).
-fn go_duration(d: std::time::Duration) -> String {
-    let millis = d.as_millis();
-    if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{millis}ms")
-    }
-}
-
 /// The pipeline reference with what the experiment implies filled in: for a template, the
 /// parameters `experimentId`, `variant`, `collectionInterval` (the spec's scrape interval) and
 /// `criticalProcesses` (the spec's, when it lists any), each only where the parameters leave
@@ -70,7 +60,7 @@ pub(crate) fn effective_pipeline(experiment: &Experiment, role: VariantRole) -> 
             fill("variant", role.as_str().into());
             fill(
                 "collectionInterval",
-                go_duration(spec.scrape_interval).into(),
+                GoDuration::from(spec.scrape_interval).to_string().into(),
             );
             if !spec.critical_processes.is_empty()
                 && let Ok(list) = serde_json::to_value(&spec.critical_processes)

@@ -136,18 +136,21 @@ fn results_to_proto(
     id: &ExperimentId,
     results: &ExperimentResults,
 ) -> Result<proto::ExperimentResults> {
-    let (decision, reasons) = match &results.recommendation {
-        Recommendation::Promote => (proto::Decision::Promote, Vec::new()),
-        Recommendation::Reject { reasons } => (proto::Decision::Reject, reasons.clone()),
-        Recommendation::Inconclusive { reasons } => {
-            (proto::Decision::Inconclusive, reasons.clone())
-        }
+    let decision = match &results.recommendation {
+        Recommendation::Promote => proto::Decision::Promote,
+        Recommendation::Reject { .. } => proto::Decision::Reject,
+        Recommendation::Inconclusive { .. } => proto::Decision::Inconclusive,
     };
     let comparison = &results.comparison;
     Ok(proto::ExperimentResults {
         experiment_id: id.to_string(),
         decision: decision.into(),
-        reasons: reasons.iter().map(ToString::to_string).collect(),
+        reasons: results
+            .recommendation
+            .reasons()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         baseline: Some(summary_to_proto(&results.baseline)),
         candidate: Some(summary_to_proto(&results.candidate)),
         comparison: Some(proto::Comparison {

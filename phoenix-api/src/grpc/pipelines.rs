@@ -290,7 +290,7 @@ impl PipelineService for PipelineApi {
             baseline,
             candidate,
             profile,
-            seed: message.seed.unwrap_or(1),
+            seed: message.seed.unwrap_or(phoenix_sim::DEFAULT_SEED),
             scrapes,
             critical_processes: critical,
         };

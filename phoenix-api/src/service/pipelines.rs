@@ -109,7 +109,7 @@ pub struct PredictRequest {
 }
 
 fn default_seed() -> u64 {
-    1
+    phoenix_sim::DEFAULT_SEED
 }
 
 fn default_scrapes() -> u32 {

@@ -163,6 +163,25 @@ pub enum Recommendation {
     },
 }
 
+impl Recommendation {
+    /// The decision in one word, as serialized: `promote`, `reject` or `inconclusive`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Promote => "promote",
+            Self::Reject { .. } => "reject",
+            Self::Inconclusive { .. } => "inconclusive",
+        }
+    }
+
+    /// Why the candidate is not promoted: empty for [`Promote`](Self::Promote).
+    pub fn reasons(&self) -> &[Reason] {
+        match self {
+            Self::Promote => &[],
+            Self::Reject { reasons } | Self::Inconclusive { reasons } => reasons,
+        }
+    }
+}
+
 /// Why a candidate is rejected or the result is inconclusive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(
@@ -272,6 +291,39 @@ impl fmt::Display for Reason {
                 f,
                 "the difference in data points is not significant (p = {p_value:.3}, alpha = {alpha})"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_word_is_the_serialized_tag_and_reasons_are_the_variants() {
+        let reason = Reason::CostReductionTooSmall {
+            observed: 0.1,
+            required: 0.2,
+        };
+        let cases = [
+            (Recommendation::Promote, Vec::new()),
+            (
+                Recommendation::Reject {
+                    reasons: vec![reason.clone()],
+                },
+                vec![reason.clone()],
+            ),
+            (
+                Recommendation::Inconclusive {
+                    reasons: vec![reason.clone()],
+                },
+                vec![reason],
+            ),
+        ];
+        for (recommendation, reasons) in cases {
+            let json = serde_json::to_value(&recommendation).expect("serializes");
+            assert_eq!(json["decision"], recommendation.as_str());
+            assert_eq!(recommendation.reasons(), reasons.as_slice());
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use phoenix_core::experiment::{ExperimentId, ExperimentSpec, PipelineRef, Target, WorkloadSource};
 use phoenix_core::measurement::VariantRole;
+use phoenix_generator::config::GoDuration;
 use phoenix_generator::kubernetes::{EXPERIMENT_LABEL, VARIANT_LABEL};
 use serde_json::Value;
 
@@ -150,7 +151,7 @@ pub fn variant_pipeline(
             parameters
                 .entry("collectionInterval".to_owned())
                 .or_insert_with(|| {
-                    Value::String(format!("{}s", spec.scrape_interval.as_secs().max(1)))
+                    Value::String(GoDuration::from(spec.scrape_interval).to_string())
                 });
             (Some(template.clone()), parameters, None, Vec::new())
         }

@@ -1,6 +1,5 @@
 //! Rendering a pipeline's collector config through phoenix-generator.
 
-use phoenix_core::experiment::CriticalProcess;
 use phoenix_generator::catalog::{EXPERIMENT_KEY, TemplateId, VARIANT_KEY, render_template};
 use phoenix_generator::config::{
     AttributeActionKind, AttributeValue, Config, Exporter, Processor, Receiver,
@@ -145,12 +144,8 @@ fn check_inline(
             ));
         }
     }
-    let critical = spec
-        .critical_processes
-        .iter()
-        .map(|p| CriticalProcess::name(p.clone()))
-        .collect();
-    let problems = validate(&config, &ValidateOptions { critical });
+    let options = ValidateOptions::with_critical_names(spec.critical_processes.iter().cloned());
+    let problems = validate(&config, &options);
     report(&problems, "spec.config", "the config")?;
     let yaml = config.to_yaml()?;
     Ok((config, yaml, "inline".to_owned()))

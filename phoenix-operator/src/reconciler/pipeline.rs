@@ -13,9 +13,11 @@ use serde_json::json;
 
 use super::Context;
 use super::status::{
-    Health, degrade, is_ready, patch_status, reconcile_with_finalizer, rejected, set_health,
+    Health, degrade, patch_status, reconcile_with_finalizer, rejected, set_health,
 };
-use crate::crd::{PhoenixProcessPipeline, PipelineStatus, experiment_id_from_uid};
+use crate::crd::{
+    ConditionType, Conditions, PhoenixProcessPipeline, PipelineStatus, experiment_id_from_uid,
+};
 use crate::objects::{
     self, FIELD_MANAGER, RenderedPipeline, config_map, daemon_set, names, render_pipeline,
 };
@@ -160,7 +162,7 @@ async fn apply(
     let old = pipeline.status.clone().unwrap_or_default();
     let status = pipeline_status(pipeline, &rendered, &id, &applied, Utc::now());
     patch_status(api, pipeline, &status).await?;
-    let ready = is_ready(&status.conditions);
+    let ready = status.conditions.is_true(ConditionType::Ready);
     if old.config_hash.is_some() && old.config_hash != status.config_hash {
         let note = format!(
             "config changed ({} -> {}); rolling the collectors",
@@ -170,7 +172,7 @@ async fn apply(
         ctx.publish(pipeline, EventType::Normal, "ConfigChanged", "Apply", note)
             .await;
     }
-    if ready != is_ready(&old.conditions) || old.conditions.is_empty() {
+    if ready != old.conditions.is_true(ConditionType::Ready) || old.conditions.is_empty() {
         let (reason, note) = if ready {
             ("Ready", format!("{} collectors ready", status.ready_nodes))
         } else {

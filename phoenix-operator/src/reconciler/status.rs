@@ -227,11 +227,6 @@ pub(crate) fn degraded_message(conditions: &[Condition]) -> Option<&str> {
         .map(|c| c.message.as_str())
 }
 
-/// Whether the Ready condition is True.
-pub(crate) fn is_ready(conditions: &Vec<Condition>) -> bool {
-    conditions.is_true(ConditionType::Ready)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,9 +279,9 @@ mod tests {
         );
         assert_eq!(c.len(), 3);
         assert_eq!(degraded_message(&c), Some("spec.template: unknown"));
-        assert!(!is_ready(&c));
+        assert!(!c.is_true(ConditionType::Ready));
         set_health(&mut c, Health::Ready("2/2 nodes"), Some(4), now);
-        assert!(is_ready(&c));
+        assert!(c.is_true(ConditionType::Ready));
         assert_eq!(degraded_message(&c), None);
         assert!(c.iter().all(|c| c.observed_generation == Some(4)));
     }

@@ -34,6 +34,9 @@ const SCRAPE_STEP_NS: u64 = 20_000;
 /// Spawns are drawn (and started) one chunk of simulated time at a time.
 const SPAWN_CHUNK_NS: u64 = 1_000_000_000;
 
+/// The seed command lines use when none is given.
+pub const DEFAULT_SEED: u64 = 0;
+
 /// The default start of a simulation: 2026-01-01T00:00:00Z.
 pub const DEFAULT_START: Timestamp = Timestamp::from_secs(1_767_225_600);
 

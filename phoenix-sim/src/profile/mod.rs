@@ -1059,12 +1059,7 @@ pub fn parse_duration_option(option: &str, text: &str) -> Result<Duration> {
 ///
 /// [`Error::InvalidOption`] for text that is not a duration, or a zero duration.
 pub fn parse_positive_duration(text: &str) -> Result<Duration> {
-    let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        Error::option(
-            "duration",
-            format!("{text:?}: {e} (write e.g. \"30s\", \"10m\", \"1h 30m\")"),
-        )
-    })?;
+    let d = parse_duration_option("duration", text)?;
     if d.is_zero() {
         return Err(Error::option("duration", "must be longer than zero"));
     }

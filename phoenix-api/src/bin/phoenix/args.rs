@@ -15,10 +15,6 @@ use phoenix_store::Role;
 
 use crate::output::Format;
 
-/// The seed of `pipeline predict` and `sim run` when none is given (the simulator's own
-/// default).
-pub const DEFAULT_SEED: u64 = 0;
-
 /// Phoenix: cut the cost of host process metrics while keeping critical processes visible.
 ///
 /// `serve` runs the API server; `login`, `logout`, `whoami`, `experiment` and `user` talk to
@@ -202,11 +198,6 @@ fn parse_critical(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// A positive duration such as `30s`, `10m`, `1h 30m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_positive_duration(text).map_err(|e| e.to_string())
-}
-
 /// `phoenix experiment ...` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ExperimentCommand {
@@ -296,7 +287,7 @@ pub enum ExperimentCommand {
         #[arg(value_parser = parse_id)]
         id: ExperimentId,
         /// Give up (exit 1) when the run has not ended after this long, e.g. 30m.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
         timeout: Option<Duration>,
     },
 }
@@ -402,7 +393,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "PATH")]
     pub profile_file: Option<PathBuf>,
     /// Simulator seed (the same default as `sim run`).
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = phoenix_sim::DEFAULT_SEED)]
     pub seed: u64,
     /// Snapshots to simulate, at the faster of the two configs' collection intervals.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -437,13 +428,13 @@ pub struct SimRunArgs {
     #[arg(long)]
     pub processes: Option<u32>,
     /// Seed: the same seed, profile and duration give the same output.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = phoenix_sim::DEFAULT_SEED)]
     pub seed: u64,
     /// Simulated time to cover, e.g. 10m, 24h.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
     pub duration: Duration,
     /// Time between scrapes.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
     pub scrape_interval: Duration,
     /// Also write the scrapes as OTLP JSON lines (the collector file exporter's format).
     #[arg(long, value_name = "PATH")]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use phoenix_core::analysis::{ExperimentResults, Recommendation, VariantSummary};
+use phoenix_core::analysis::{ExperimentResults, VariantSummary};
 use phoenix_core::experiment::{
     EventKind, Experiment, ExperimentEvent, ExperimentId, PipelineRef, Target, WorkloadSource,
 };
@@ -141,24 +141,7 @@ fn list(
     let mut items = Vec::new();
     let mut tokens: HashSet<String> = after.iter().cloned().collect();
     loop {
-        let mut query = Vec::new();
-        if let Some(phase) = phase {
-            query.push(format!("phase={phase}"));
-        }
-        if let Some(owner) = owner {
-            query.push(format!("owner={}", query_escape(owner)));
-        }
-        if let Some(limit) = limit {
-            query.push(format!("limit={limit}"));
-        }
-        if let Some(token) = &after {
-            query.push(format!("after={}", query_escape(token)));
-        }
-        let path = if query.is_empty() {
-            "/api/v1/experiments".to_owned()
-        } else {
-            format!("/api/v1/experiments?{}", query.join("&"))
-        };
+        let path = list_path(phase, owner, limit, after.as_deref());
         let page: Value = client.get(&path)?;
         items.extend(list_items(&page)?);
         let next = page.get("next").and_then(Value::as_str).map(str::to_owned);
@@ -182,17 +165,32 @@ fn list(
     }
 }
 
-/// Percent-encodes everything but unreserved characters, for a query value.
-fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The path of one list page, its filters as an encoded query.
+fn list_path(
+    phase: Option<Phase>,
+    owner: Option<&str>,
+    limit: Option<u32>,
+    after: Option<&str>,
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(phase) = phase {
+        query.append_pair("phase", phase.as_str());
     }
-    out
+    if let Some(owner) = owner {
+        query.append_pair("owner", owner);
+    }
+    if let Some(limit) = limit {
+        query.append_pair("limit", &limit.to_string());
+    }
+    if let Some(after) = after {
+        query.append_pair("after", after);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/api/v1/experiments".to_owned()
+    } else {
+        format!("/api/v1/experiments?{query}")
+    }
 }
 
 /// The experiments of a list page: `{"items": [...], "next": ...}`, or a bare array.
@@ -359,13 +357,8 @@ fn results_view(r: &ExperimentResults) -> String {
         "monthly saving: {} {currency}\n",
         number(c.monthly_saving, 2)
     ));
-    let (decision, reasons) = match &r.recommendation {
-        Recommendation::Promote => ("promote", &[][..]),
-        Recommendation::Reject { reasons } => ("reject", reasons.as_slice()),
-        Recommendation::Inconclusive { reasons } => ("inconclusive", reasons.as_slice()),
-    };
-    text.push_str(&format!("recommendation: {decision}\n"));
-    for reason in reasons {
+    text.push_str(&format!("recommendation: {}\n", r.recommendation.as_str()));
+    for reason in r.recommendation.reasons() {
         text.push_str(&format!("  - {reason}\n"));
     }
     if !r.findings.is_empty() {
@@ -788,8 +781,28 @@ mod tests {
 
     #[test]
     fn query_values_are_escaped() {
-        assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-        assert_eq!(query_escape("alice-1_x.y~"), "alice-1_x.y~");
+        assert_eq!(list_path(None, None, None, None), "/api/v1/experiments");
+        let path = list_path(
+            Some(Phase::Running),
+            Some("a b&c=d/é"),
+            Some(5),
+            Some("t&k"),
+        );
+        let query = path
+            .strip_prefix("/api/v1/experiments?")
+            .expect("a query follows the path");
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let expected = [
+            ("phase", "running"),
+            ("owner", "a b&c=d/é"),
+            ("limit", "5"),
+            ("after", "t&k"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(pairs, expected);
+        assert!(!query.contains('é') && !query.contains(' '), "{query}");
     }
 
     #[test]
