@@ -23,23 +23,32 @@ struct Entry<T> {
 }
 
 /// Per-resource values, by resource attributes, kept across scrapes; see the module
-/// documentation.
+/// documentation. Entries stay where they are made (in [`ResourceMemo::entries`]); scrapes
+/// list them by place.
 #[derive(Debug)]
 pub(crate) struct ResourceMemo<T> {
-    /// The previous scrape's entries, by place (taken as they are found again).
-    previous: Vec<Option<Entry<T>>>,
-    /// The previous scrape's entries by hash, built at the first miss of a scrape.
+    /// Every entry; freed ones are `None`, and reused.
+    entries: Vec<Option<Entry<T>>>,
+    free: Vec<usize>,
+    /// The previous scrape's entries, by place ([`TAKEN`] once found again).
+    previous: Vec<usize>,
+    /// The previous scrape's places by hash, built at the first miss of a scrape.
     index: Option<PrehashedMap<u64, Vec<usize>>>,
     /// The current scrape's entries, by place.
-    current: Vec<Entry<T>>,
+    current: Vec<usize>,
     /// Where the last entry found was, relative to the place asked for.
     shift: isize,
     buf: Vec<u8>,
 }
 
+/// A place of the previous scrape whose entry was found again.
+const TAKEN: usize = usize::MAX;
+
 impl<T> Default for ResourceMemo<T> {
     fn default() -> Self {
         Self {
+            entries: Vec::new(),
+            free: Vec::new(),
             previous: Vec::new(),
             index: None,
             current: Vec::new(),
@@ -52,11 +61,17 @@ impl<T> Default for ResourceMemo<T> {
 impl<T> ResourceMemo<T> {
     /// Starts a scrape: the entries of the last one become the ones to find again.
     pub(crate) fn begin(&mut self) {
-        self.previous.clear();
-        self.previous
-            .extend(std::mem::take(&mut self.current).into_iter().map(Some));
-        self.index = None;
+        self.end();
+        std::mem::swap(&mut self.previous, &mut self.current);
         self.shift = 0;
+    }
+
+    /// Whether the entry at `slot` holds attributes equal to `attributes`.
+    fn holds(&self, slot: usize, attributes: &Attributes) -> bool {
+        self.entries
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|e| e.attributes == *attributes)
     }
 
     /// The entry of the next resource of the scrape (whose attributes are `attributes`),
@@ -70,38 +85,46 @@ impl<T> ResourceMemo<T> {
     ) -> usize {
         let place = self.current.len();
         let guess = place.checked_add_signed(self.shift);
-        let found = match guess.and_then(|g| self.previous.get(g).map(|e| (g, e))) {
-            Some((g, Some(e))) if e.attributes == *attributes => Some(g),
+        let found = match guess.and_then(|g| self.previous.get(g).map(|&slot| (g, slot))) {
+            Some((g, slot)) if slot != TAKEN && self.holds(slot, attributes) => Some(g),
             _ => self.find(attributes),
         };
-        let entry = match found.and_then(|i| self.previous.get_mut(i).and_then(Option::take)) {
-            Some(entry) => {
-                if let Some(i) = found {
-                    self.shift = i.cast_signed() - place.cast_signed();
-                }
-                entry
+        let slot = match found {
+            Some(g) => {
+                self.shift = g.cast_signed() - place.cast_signed();
+                std::mem::replace(&mut self.previous[g], TAKEN)
             }
             None => {
-                let hash = ottl::attributes_hash(attributes, &mut self.buf);
-                Entry {
+                let entry = Entry {
                     attributes: attributes.clone(),
-                    hash,
+                    hash: ottl::attributes_hash(attributes, &mut self.buf),
                     value: make(attributes),
+                };
+                match self.free.pop() {
+                    Some(slot) => {
+                        self.entries[slot] = Some(entry);
+                        slot
+                    }
+                    None => {
+                        self.entries.push(Some(entry));
+                        self.entries.len() - 1
+                    }
                 }
             }
         };
-        self.current.push(entry);
+        self.current.push(slot);
         place
     }
 
-    /// The previous scrape's entry for `attributes`, through the table by hash.
+    /// The place in the previous scrape of an entry for `attributes` not found again yet,
+    /// through the table by hash.
     fn find(&mut self, attributes: &Attributes) -> Option<usize> {
-        let previous = &self.previous;
+        let (previous, entries) = (&self.previous, &self.entries);
         let index = self.index.get_or_insert_with(|| {
             let mut index = PrehashedMap::<u64, Vec<usize>>::default();
-            for (i, e) in previous.iter().enumerate() {
-                if let Some(e) = e {
-                    index.entry(e.hash).or_default().push(i);
+            for (place, &slot) in previous.iter().enumerate() {
+                if let Some(Some(e)) = entries.get(slot) {
+                    index.entry(e.hash).or_default().push(place);
                 }
             }
             index
@@ -110,21 +133,34 @@ impl<T> ResourceMemo<T> {
             return None;
         }
         let hash = ottl::attributes_hash(attributes, &mut self.buf);
-        index.get(&hash)?.iter().copied().find(|&i| {
-            previous[i]
-                .as_ref()
-                .is_some_and(|e| e.attributes == *attributes)
+        index.get(&hash)?.iter().copied().find(|&place| {
+            let slot = previous[place];
+            slot != TAKEN
+                && entries
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.attributes == *attributes)
         })
     }
 
     /// The value of entry `i` of the current scrape, mutably.
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.current.get_mut(i).map(|e| &mut e.value)
+        let slot = *self.current.get(i)?;
+        self.entries
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .map(|e| &mut e.value)
     }
 
     /// Drops what the scrape did not find again.
     pub(crate) fn end(&mut self) {
-        self.previous.clear();
+        for slot in self.previous.drain(..) {
+            if let Some(e) = self.entries.get_mut(slot)
+                && e.take().is_some()
+            {
+                self.free.push(slot);
+            }
+        }
         self.index = None;
     }
 }

@@ -985,14 +985,9 @@ pub fn aggregate_on_attributes(
     }
 }
 
+/// The grouping key of `aggregate_on_attributes` for a point.
 fn group_key(p: &DataPoint, by_start: bool, buf: &mut Vec<u8>) -> u128 {
-    group_key_of(attributes_hash(&p.attributes, buf), p, by_start)
-}
-
-/// The grouping key of `aggregate_on_attributes` for a point whose attributes hash to
-/// `attributes` (see [`attributes_hash`]).
-pub(crate) fn group_key_of(attributes: u64, p: &DataPoint, by_start: bool) -> u128 {
-    let base = u128::from(attributes);
+    let base = u128::from(attributes_hash(&p.attributes, buf));
     let t = u128::from(p.time.as_nanos());
     let s = if by_start {
         u128::from(p.start_time.as_nanos())
