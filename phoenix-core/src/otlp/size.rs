@@ -62,15 +62,27 @@ pub fn resource_encoded_len(resource: &Resource, attributes: &Attributes) -> usi
 
 /// The size of one `ResourceMetrics` message (without its own tag and length).
 fn resource_len(resource: &Resource) -> usize {
-    let inner =
-        attributes_len(&resource.attributes) + uint32_len(resource.dropped_attributes_count);
-    nested(inner)
-        + resource
+    resource_metrics_len(
+        &resource.attributes,
+        resource.dropped_attributes_count,
+        &resource.schema_url,
+        resource
             .scopes
             .iter()
             .map(|s| nested(scope_metrics_len(s)))
-            .sum::<usize>()
-        + string_len(&resource.schema_url)
+            .sum(),
+    )
+}
+
+fn resource_metrics_len(
+    attributes: &Attributes,
+    dropped_attributes_count: u32,
+    schema_url: &str,
+    scopes_len: usize,
+) -> usize {
+    nested(attributes_len(attributes) + uint32_len(dropped_attributes_count))
+        + scopes_len
+        + string_len(schema_url)
 }
 
 fn scope_metrics_len(scope: &ScopeMetrics) -> usize {
@@ -78,7 +90,12 @@ fn scope_metrics_len(scope: &ScopeMetrics) -> usize {
         + scope
             .metrics
             .iter()
-            .map(|m| nested(metric_len(m)))
+            .map(|m| {
+                nested(metric_len(
+                    &MetricHeader::of(m),
+                    m.data.points().iter().map(point_encoded_len).sum(),
+                ))
+            })
             .sum::<usize>()
         + string_len(&scope.schema_url)
 }
@@ -90,42 +107,117 @@ fn scope_len(scope: &Scope) -> usize {
         + uint32_len(scope.dropped_attributes_count)
 }
 
-fn metric_len(metric: &Metric) -> usize {
-    let data = match &metric.data {
-        MetricData::Gauge { points } => points_len(points),
-        MetricData::Sum {
-            points,
-            temporality,
-            monotonic,
-        } => {
+/// What a `Metric` message holds apart from its points.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricHeader<'a> {
+    /// The metric name.
+    pub name: &'a str,
+    /// The description.
+    pub description: &'a str,
+    /// The unit.
+    pub unit: &'a str,
+    /// The metadata.
+    pub metadata: &'a Attributes,
+    /// For a sum, its temporality and monotonicity; `None` for a gauge.
+    pub sum: Option<(Temporality, bool)>,
+}
+
+impl<'a> MetricHeader<'a> {
+    /// The header of `metric`.
+    pub fn of(metric: &'a Metric) -> Self {
+        Self {
+            name: metric.name.as_str(),
+            description: &metric.description,
+            unit: &metric.unit,
+            metadata: &metric.metadata,
+            sum: match &metric.data {
+                MetricData::Gauge { .. } => None,
+                MetricData::Sum {
+                    temporality,
+                    monotonic,
+                    ..
+                } => Some((*temporality, *monotonic)),
+            },
+        }
+    }
+}
+
+fn metric_len(header: &MetricHeader<'_>, points_len: usize) -> usize {
+    let data = match header.sum {
+        None => points_len,
+        Some((temporality, monotonic)) => {
             let temporality = match temporality {
                 Temporality::Unspecified => 0,
                 Temporality::Delta | Temporality::Cumulative => 2,
             };
-            points_len(points) + temporality + if *monotonic { 2 } else { 0 }
+            points_len + temporality + if monotonic { 2 } else { 0 }
         }
     };
-    string_len(metric.name.as_str())
-        + string_len(&metric.description)
-        + string_len(&metric.unit)
+    string_len(header.name)
+        + string_len(header.description)
+        + string_len(header.unit)
         + nested(data)
-        + attributes_len(&metric.metadata)
+        + attributes_len(header.metadata)
 }
 
-fn points_len(points: &[DataPoint]) -> usize {
-    points.iter().map(|p| nested(point_len(p))).sum()
-}
-
-fn point_len(point: &DataPoint) -> usize {
+fn point_len(point: &DataPoint, attributes_len: usize) -> usize {
     let fixed64 = |v: u64| if v == 0 { 0 } else { 9 };
     // The value (`as_int` or `as_double`) is a oneof member: written even when zero, as a
     // tag and 8 bytes.
     let value = 9;
-    attributes_len(&point.attributes)
+    attributes_len
         + fixed64(point.start_time.as_nanos())
         + fixed64(point.time.as_nanos())
         + value
         + uint32_len(point.flags)
+}
+
+// The parts of an encoding, for callers that hold a message's parts apart (or know some of
+// their sizes already). Each gives the bytes the part adds to the message that holds it
+// (its tag and length included); a message's size is the sum of its parts'.
+
+/// The bytes a data point adds to its metric's encoding.
+pub fn point_encoded_len(point: &DataPoint) -> usize {
+    nested(point_len(point, attributes_len(&point.attributes)))
+}
+
+/// As [`point_encoded_len`], with the size of the point's attributes given
+/// ([`attributes_encoded_len`]) instead of those of `point`, which are not looked at.
+pub fn point_encoded_len_with(point: &DataPoint, attributes_len: usize) -> usize {
+    nested(point_len(point, attributes_len))
+}
+
+/// The bytes a list of attributes adds to the message that holds it.
+pub fn attributes_encoded_len(attributes: &Attributes) -> usize {
+    attributes_len(attributes)
+}
+
+/// The bytes a metric adds to its scope's encoding, given what its points add
+/// (the sum of their [`point_encoded_len`]).
+pub fn metric_encoded_len(header: &MetricHeader<'_>, points_len: usize) -> usize {
+    nested(metric_len(header, points_len))
+}
+
+/// The bytes a `ScopeMetrics` adds to its resource's encoding, given what its metrics add
+/// (the sum of their [`metric_encoded_len`]).
+pub fn scope_metrics_encoded_len(scope: &Scope, schema_url: &str, metrics_len: usize) -> usize {
+    nested(nested(scope_len(scope)) + metrics_len + string_len(schema_url))
+}
+
+/// The bytes a `ResourceMetrics` adds to the encoding of a snapshot, given what its scopes
+/// add (the sum of their [`scope_metrics_encoded_len`]).
+pub fn resource_metrics_encoded_len(
+    attributes: &Attributes,
+    dropped_attributes_count: u32,
+    schema_url: &str,
+    scopes_len: usize,
+) -> usize {
+    nested(resource_metrics_len(
+        attributes,
+        dropped_attributes_count,
+        schema_url,
+        scopes_len,
+    ))
 }
 
 /// The size of a repeated `KeyValue` field with a one-byte tag.
@@ -335,6 +427,49 @@ mod tests {
         #[test]
         fn encoded_len_is_the_length_of_the_encoding(snapshot in snapshot()) {
             prop_assert_eq!(encoded_len(&snapshot), encode_protobuf(&snapshot).len());
+        }
+
+        /// The parts add up to the length of the encoding.
+        #[test]
+        fn the_parts_add_up_to_the_encoding(snapshot in snapshot()) {
+            let total: usize = snapshot
+                .resources
+                .iter()
+                .map(|r| {
+                    let scopes = r
+                        .scopes
+                        .iter()
+                        .map(|sm| {
+                            let metrics = sm
+                                .metrics
+                                .iter()
+                                .map(|m| {
+                                    let points = m
+                                        .data
+                                        .points()
+                                        .iter()
+                                        .map(|p| {
+                                            point_encoded_len_with(
+                                                p,
+                                                attributes_encoded_len(&p.attributes),
+                                            )
+                                        })
+                                        .sum();
+                                    metric_encoded_len(&MetricHeader::of(m), points)
+                                })
+                                .sum();
+                            scope_metrics_encoded_len(&sm.scope, &sm.schema_url, metrics)
+                        })
+                        .sum();
+                    resource_metrics_encoded_len(
+                        &r.attributes,
+                        r.dropped_attributes_count,
+                        &r.schema_url,
+                        scopes,
+                    )
+                })
+                .sum();
+            prop_assert_eq!(total, encode_protobuf(&snapshot).len());
         }
     }
 }

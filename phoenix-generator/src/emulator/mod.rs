@@ -346,8 +346,9 @@ struct PipelineRun {
     rollup: Option<Rollup>,
     /// The whole pipeline runs as a relabelling of resources, when it has the shape for it.
     relabel: Option<Relabel>,
-    /// The stages after the rollup run as a relabelling, when they have the shape for it.
-    tail: Option<Relabel>,
+    /// Whether the stages after the rollup relabel resources ([`Relabel::plan`] holds for
+    /// them): the rollup then counts what the pipeline exports without building it.
+    tail_relabels: bool,
 }
 
 /// A compiled config, ready to run scrapes through.
@@ -453,7 +454,8 @@ impl Emulator {
                 .position(|s| !matches!(s, Stage::PassThrough))
                 .filter(|&i| matches!(stages[i], Stage::Filter(_)));
             pipelines.push(PipelineRun {
-                tail: Rollup::plan(&stages).and_then(|r| Relabel::plan(&stages[r.end()..])),
+                tail_relabels: Rollup::plan(&stages)
+                    .is_some_and(|r| Relabel::plan(&stages[r.end()..]).is_some()),
                 rollup: Rollup::plan(&stages),
                 relabel: Relabel::plan(&stages),
                 appetite: if leading_filter.is_some() {
@@ -713,8 +715,9 @@ impl Emulator {
                 Batch::Owned(input) if !copy => Some(input),
                 Batch::Owned(_) => None,
             };
-            if let Some(input) = input {
-                let done = relabel.run(&pipeline.stages, input, copy, keep);
+            if let Some(done) =
+                input.and_then(|input| relabel.run(&pipeline.stages, input, copy, keep))
+            {
                 if done.resources > 0 {
                     let stats = BatchStats {
                         points: done.points,
@@ -728,32 +731,34 @@ impl Emulator {
         }
         let (mut data, start) = match (&mut pipeline.rollup, data) {
             (Some(rollup), data) if start == 0 => {
-                let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
-                if leading.is_some() {
-                    pipeline.appetite = first_filter_points;
-                }
                 let end = rollup.end();
                 let feeds_connector = pipeline
                     .sinks
                     .iter()
                     .any(|s| matches!(s, Sink::Connector(_)));
-                match &mut pipeline.tail {
-                    Some(tail) if !feeds_connector => {
-                        let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
-                        let keep = |a: &Attributes| kept.keeps_resource(a);
-                        let done = tail.run_owned(&pipeline.stages[end..], out, copy, &keep);
-                        if done.resources > 0 {
-                            let stats = BatchStats {
-                                points: done.points,
-                                series: done.series,
-                                bytes: done.bytes,
-                            };
-                            deliver(pipelines, p, output, kept, &stats, done.data, jobs);
-                        }
-                        return;
+                if pipeline.tail_relabels && !feeds_connector {
+                    let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
+                    let keep = |a: &Attributes| kept.keeps_resource(a);
+                    let (done, first_filter_points) =
+                        rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep);
+                    if leading.is_some() {
+                        pipeline.appetite = first_filter_points;
                     }
-                    _ => (out, end),
+                    if done.resources > 0 {
+                        let stats = BatchStats {
+                            points: done.points,
+                            series: done.series,
+                            bytes: done.bytes,
+                        };
+                        deliver(pipelines, p, output, kept, &stats, done.data, jobs);
+                    }
+                    return;
                 }
+                let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
+                if leading.is_some() {
+                    pipeline.appetite = first_filter_points;
+                }
+                (out, end)
             }
             (_, Batch::Owned(data)) => (data, start),
             (_, Batch::Borrowed(data)) => pipeline.ingest(data),
@@ -1019,7 +1024,7 @@ mod tests {
             for p in &mut staged.pipelines {
                 p.rollup = None;
                 p.relabel = None;
-                p.tail = None;
+                p.tail_relabels = false;
             }
             for _ in 0..3 {
                 let s = sim.next_snapshot().clone();

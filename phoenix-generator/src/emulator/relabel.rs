@@ -1,21 +1,23 @@
-//! Pipelines that change nothing but resource attributes: any of pass-through stages,
-//! `resource` processors, unconditional transforms of resource attribute keys and filters
-//! without conditions (the shape of `process-baseline-v1`, and of what follows the
-//! aggregation in `process-aggregated-v1`).
+//! Pipelines that change nothing but resource attributes, or drop whole resources: any of
+//! pass-through stages, `resource` processors, unconditional transforms of resource attribute
+//! keys, and filters whose conditions read resource attributes only (the shape of
+//! `process-baseline-v1`, of the critical pipeline of `process-aggregated-v1`, and of what
+//! follows its aggregation, which the rollup counts itself).
 //!
 //! What such a pipeline exports is its input with each resource's attributes replaced (or
 //! the resource dropped), and what it makes of a resource depends on the resource's
 //! attributes only. [`Relabel`] works that out once per distinct resource and remembers it
-//! across scrapes ([`ResourceMemo`]), with the resource's key for series and the series key
-//! of each point (recomputed only where a point's metric name or attributes differ from the
-//! ones remembered at its place). It counts data points, series and encoded bytes from the
-//! input where it is, and copies a resource only for the exporters whose data is kept.
+//! across scrapes ([`ResourceMemo`]), with the resource's key for series, and the series key
+//! and encoded size of each point's attributes (recomputed only where a point's metric name
+//! or attributes differ from the ones remembered at its place). It counts data points,
+//! series and encoded bytes from the input where it is, and copies a resource only for the
+//! exporters whose data is kept.
 //!
-//! Pipelines with a filter that drops something run stage by stage: a filter reads one
-//! attribute per resource and copies only what it keeps, which is cheaper than reading every
-//! attribute of every resource to find what was remembered of it (it also removes empty
-//! scopes, metrics without points and resources left empty, which a relabelling does not).
+//! A filter also tidies what it keeps: it removes scopes without metrics and resources left
+//! without scopes (and, with data-point conditions, metrics without points). A scrape holding
+//! such a resource runs stage by stage instead.
 
+use phoenix_core::otlp;
 use phoenix_core::telemetry::{
     Attributes, KeyValue, MetricName, Resource, ResourceKey, SeriesKey, Snapshot,
 };
@@ -27,17 +29,49 @@ use super::stage::Stage;
 #[derive(Debug)]
 pub(crate) struct Relabel {
     memo: ResourceMemo<Relabelled>,
+    /// With filters that drop something, how they tidy the resources they keep.
+    tidying: Option<Tidying>,
+}
+
+/// What a filter does to the resources it keeps: it removes scopes without metrics and
+/// resources without scopes, and some filters metrics without points first.
+#[derive(Debug, Clone, Copy)]
+struct Tidying {
+    empty_metrics: bool,
+}
+
+impl Tidying {
+    /// Whether the filters would leave `r` as it is when they keep it.
+    fn leaves(self, r: &Resource) -> bool {
+        !r.scopes.is_empty()
+            && r.scopes.iter().all(|s| {
+                !s.metrics.is_empty()
+                    && (!self.empty_metrics
+                        || s.metrics.iter().all(|m| !m.data.points().is_empty()))
+            })
+    }
 }
 
 /// What the pipeline makes of one resource.
 #[derive(Debug)]
 struct Relabelled {
+    /// Whether the filters keep it.
+    keeps: bool,
     /// The attributes it leaves the pipeline with.
     attributes: Attributes,
     key: ResourceKey,
-    /// The series key of the point at each place in the resource, with the metric name and
-    /// point attributes it was computed from.
-    series: Vec<(MetricName, Attributes, SeriesKey)>,
+    /// What is known of the point at each place in the resource.
+    series: Vec<Point>,
+}
+
+/// The series key of a point, and the encoded size of its attributes, with the metric name
+/// and point attributes they were computed from.
+#[derive(Debug)]
+struct Point {
+    name: MetricName,
+    attributes: Attributes,
+    key: SeriesKey,
+    attributes_len: usize,
 }
 
 /// What one scrape through a [`Relabel`] pipeline gives.
@@ -57,10 +91,17 @@ pub(crate) struct Exported {
 impl Relabel {
     /// The relabelling of a pipeline's stages, when every stage has the shape for it.
     pub(crate) fn plan(stages: &[Stage]) -> Option<Self> {
+        let mut tidying: Option<Tidying> = None;
         for stage in stages {
             match stage {
                 Stage::PassThrough | Stage::Resource(_) => {}
                 Stage::Filter(f) if f.is_noop() => {}
+                Stage::Filter(f) if f.is_resource_level() => {
+                    let empty_metrics = tidying.is_some_and(|t| t.empty_metrics);
+                    tidying = Some(Tidying {
+                        empty_metrics: empty_metrics || f.drops_empty_metrics(),
+                    });
+                }
                 Stage::Transform(groups)
                     if groups.iter().all(|g| g.resource_key_edits().is_some()) => {}
                 _ => return None,
@@ -68,7 +109,13 @@ impl Relabel {
         }
         Some(Self {
             memo: ResourceMemo::default(),
+            tidying,
         })
+    }
+
+    /// The attributes a resource with `attributes` leaves the stages with.
+    pub(crate) fn attributes_after(stages: &[Stage], attributes: &Attributes) -> Attributes {
+        Self::relabel(stages, attributes).attributes
     }
 
     /// What the stages make of a resource with `attributes`.
@@ -76,6 +123,14 @@ impl Relabel {
         let mut current = attributes.clone();
         for stage in stages {
             match stage {
+                Stage::Filter(f) if !f.is_noop() && !f.keeps_resource(&current) => {
+                    return Relabelled {
+                        keeps: false,
+                        key: ResourceKey::new(&current),
+                        attributes: current,
+                        series: Vec::new(),
+                    };
+                }
                 Stage::Resource(actions) => {
                     for a in actions {
                         a.apply(&mut current);
@@ -94,6 +149,7 @@ impl Relabel {
             }
         }
         Relabelled {
+            keeps: true,
             key: ResourceKey::new(&current),
             attributes: current,
             series: Vec::new(),
@@ -101,14 +157,20 @@ impl Relabel {
     }
 
     /// Runs one scrape over `input`; `copy`: whether to copy the exported resources (those
-    /// whose attributes as exported satisfy `keep`).
+    /// whose attributes as exported satisfy `keep`). `None` when the pipeline's filters would
+    /// tidy some resource of `input` (see [`Tidying`]): the stages then run one by one.
     pub(crate) fn run(
         &mut self,
         stages: &[Stage],
         input: &Snapshot,
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
-    ) -> Exported {
+    ) -> Option<Exported> {
+        if let Some(tidying) = self.tidying
+            && !input.resources.iter().all(|r| tidying.leaves(r))
+        {
+            return None;
+        }
         let (mut out, picked) = self.count(stages, input, copy, keep);
         if let Some(data) = &mut out.data {
             for (i, attributes) in picked {
@@ -121,29 +183,7 @@ impl Relabel {
                 });
             }
         }
-        out
-    }
-
-    /// As [`Relabel::run`], taking `input` by value: the exported resources are moved, not
-    /// copied.
-    pub(crate) fn run_owned(
-        &mut self,
-        stages: &[Stage],
-        input: Snapshot,
-        copy: bool,
-        keep: &dyn Fn(&Attributes) -> bool,
-    ) -> Exported {
-        let (mut out, picked) = self.count(stages, &input, copy, keep);
-        if let Some(data) = &mut out.data {
-            let mut picked = picked.into_iter().peekable();
-            for (i, mut r) in input.resources.into_iter().enumerate() {
-                if let Some((_, attributes)) = picked.next_if(|(j, _)| *j == i) {
-                    r.attributes = attributes;
-                    data.resources.push(r);
-                }
-            }
-        }
-        out
+        Some(out)
     }
 
     /// Counts what the pipeline exports of `input`, and lists the resources to copy (when
@@ -167,38 +207,57 @@ impl Relabel {
         let mut picked = Vec::new();
         for (i, r) in input.resources.iter().enumerate() {
             let at = memo.next(&r.attributes, |a| Self::relabel(stages, a));
-            let Some(entry) = memo.get_mut(at) else {
+            let Some(entry) = memo.get_mut(at).filter(|e| e.keeps) else {
                 continue;
             };
             let mut place = 0;
-            for m in r.metrics() {
-                let mut metric_key = None;
-                for p in m.data.points() {
-                    let series = match entry.series.get_mut(place) {
-                        Some((name, attributes, key))
-                            if *name == m.name && *attributes == p.attributes =>
-                        {
-                            *key
-                        }
-                        slot => {
-                            let key = metric_key
-                                .get_or_insert_with(|| entry.key.metric(&m.name))
-                                .series(&p.attributes);
-                            let fresh = (m.name.clone(), p.attributes.clone(), key);
-                            match slot {
-                                Some(s) => *s = fresh,
-                                None => entry.series.push(fresh),
+            let mut scopes_len = 0;
+            for sm in &r.scopes {
+                let mut metrics_len = 0;
+                for m in &sm.metrics {
+                    let mut metric_key = None;
+                    let mut points_len = 0;
+                    for p in m.data.points() {
+                        let (series, attributes_len) = match entry.series.get_mut(place) {
+                            Some(known)
+                                if known.name == m.name && known.attributes == p.attributes =>
+                            {
+                                (known.key, known.attributes_len)
                             }
-                            key
-                        }
-                    };
-                    out.series.push(series);
-                    place += 1;
+                            slot => {
+                                let fresh = Point {
+                                    key: metric_key
+                                        .get_or_insert_with(|| entry.key.metric(&m.name))
+                                        .series(&p.attributes),
+                                    attributes_len: otlp::attributes_encoded_len(&p.attributes),
+                                    name: m.name.clone(),
+                                    attributes: p.attributes.clone(),
+                                };
+                                let known = (fresh.key, fresh.attributes_len);
+                                match slot {
+                                    Some(s) => *s = fresh,
+                                    None => entry.series.push(fresh),
+                                }
+                                known
+                            }
+                        };
+                        out.series.push(series);
+                        points_len += otlp::point_encoded_len_with(p, attributes_len);
+                        place += 1;
+                    }
+                    metrics_len += otlp::metric_encoded_len(&otlp::MetricHeader::of(m), points_len);
                 }
+                scopes_len +=
+                    otlp::scope_metrics_encoded_len(&sm.scope, &sm.schema_url, metrics_len);
             }
+            out.bytes += otlp::resource_metrics_encoded_len(
+                &entry.attributes,
+                r.dropped_attributes_count,
+                &r.schema_url,
+                scopes_len,
+            );
             out.resources += 1;
             out.points += place;
-            out.bytes += phoenix_core::otlp::resource_encoded_len(r, &entry.attributes);
             if copy && keep(&entry.attributes) {
                 picked.push((i, entry.attributes.clone()));
             }

@@ -143,6 +143,15 @@ impl<T> ResourceMemo<T> {
         })
     }
 
+    /// The value of entry `i` of the current scrape.
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        let slot = *self.current.get(i)?;
+        self.entries
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|e| &e.value)
+    }
+
     /// The value of entry `i` of the current scrape, mutably.
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         let slot = *self.current.get(i)?;

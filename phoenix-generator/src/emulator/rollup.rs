@@ -21,12 +21,14 @@
 //! seen before costs a comparison of its metric and attributes with the ones its plan was
 //! made from, the tracker's update, and an append to its group.
 
+use phoenix_core::otlp;
 use phoenix_core::telemetry::{
-    Attributes, DataPoint, KeyValue, Metric, MetricData, MetricName, NumberValue, Resource, Scope,
-    ScopeMetrics, Snapshot, Temporality, Timestamp,
+    Attributes, DataPoint, KeyValue, Metric, MetricData, MetricName, NumberValue, Resource,
+    ResourceKey, Scope, ScopeMetrics, SeriesKey, Snapshot, Temporality, Timestamp,
 };
 
 use super::delta::CumulativeToDelta;
+use super::relabel::{Exported, Relabel};
 use super::resource_memo::ResourceMemo;
 use super::stage::{Stage, TransformGroup};
 use crate::ottl::{self, AggregationFunction, MetricView, PointScalars, PrehashedMap};
@@ -43,8 +45,8 @@ pub(crate) struct Rollup {
     plans: ResourceMemo<Plan>,
     /// The aggregation's output resources, metrics and attribute sets.
     sink: Sink,
-    /// The last results of each point-edit group, shared by all points.
-    memos: Vec<Memo>,
+    /// Per point-edit group: how it runs.
+    edits: Vec<PointEdit>,
 }
 
 /// What the segment makes of one resource (with given attributes), worked out as its parts
@@ -149,7 +151,7 @@ impl Rollup {
     /// sit anywhere).
     pub(crate) fn plan(stages: &[Stage]) -> Option<Self> {
         let mut ops = Vec::new();
-        let mut memos = Vec::new();
+        let mut edits = Vec::new();
         let (mut past_filters, mut delta, mut point_edits) = (false, false, false);
         for (i, stage) in stages.iter().enumerate() {
             match stage {
@@ -175,7 +177,10 @@ impl Rollup {
                 {
                     past_filters = true;
                     point_edits = true;
-                    memos.extend(groups.iter().map(|g| Memo::new(g.point_scalars())));
+                    edits.extend(groups.iter().map(|g| match g.time_truncations() {
+                        Some(statements) => PointEdit::Native(statements),
+                        None => PointEdit::Remembered(Memo::new(g.point_scalars())),
+                    }));
                     ops.push(Op::PointEdits(i));
                 }
                 Stage::GroupByAttrs(keys) if keys.is_empty() => {
@@ -193,7 +198,7 @@ impl Rollup {
                         function: group.aggregation()?,
                         plans: ResourceMemo::default(),
                         sink: Sink::default(),
-                        memos,
+                        edits,
                     });
                 }
                 _ => return None,
@@ -211,6 +216,56 @@ impl Rollup {
     /// `cumulativetodelta` state it updates), and returns what the aggregation leaves, with
     /// the number of points the first filter kept (all of them when there is none).
     pub(crate) fn run(&mut self, stages: &mut [Stage], input: &Snapshot) -> (Snapshot, usize) {
+        let (scrape, first_filter_points) = self.gather(stages, input);
+        let out = match scrape {
+            Some(scrape) => scrape.finish(&mut self.sink, &self.plans, self.function),
+            None => Snapshot::default(),
+        };
+        self.settle();
+        (out, first_filter_points)
+    }
+
+    /// As [`Rollup::run`], followed by the rest of the pipeline's stages, which relabel
+    /// resources ([`Relabel::plan`] holds for them): counts what the pipeline exports
+    /// without building it, and builds only the resources to copy (when `copy`, those whose
+    /// attributes as exported satisfy `keep`).
+    pub(crate) fn run_relabelled(
+        &mut self,
+        stages: &mut [Stage],
+        input: &Snapshot,
+        copy: bool,
+        keep: &dyn Fn(&Attributes) -> bool,
+    ) -> (Exported, usize) {
+        let (scrape, first_filter_points) = self.gather(stages, input);
+        let out = match scrape {
+            Some(scrape) => scrape.finish_relabelled(
+                &mut self.sink,
+                &self.plans,
+                self.function,
+                &stages[self.end..],
+                copy,
+                keep,
+            ),
+            None => Exported {
+                resources: 0,
+                points: 0,
+                series: Vec::new(),
+                bytes: 0,
+                data: copy.then(Snapshot::default),
+            },
+        };
+        self.settle();
+        (out, first_filter_points)
+    }
+
+    /// Runs the points of `input` that the filters keep into the aggregation's groups
+    /// (`None` when there are no points: every stage leaves the batch empty, and the tracker
+    /// untouched), and counts the points the first filter keeps.
+    fn gather<'a>(
+        &mut self,
+        stages: &mut [Stage],
+        input: &'a Snapshot,
+    ) -> (Option<Scrape<'a>>, usize) {
         let (kept, first_filter_points) = self.judge(stages, input);
         let now = kept
             .iter()
@@ -218,11 +273,12 @@ impl Rollup {
             .flat_map(|m| m.data.points())
             .map(|p| p.time)
             .max();
-        let out = match now {
-            Some(now) => self.run_points(stages, &kept, now),
-            // No points: every stage leaves the batch empty, and the tracker untouched.
-            None => Snapshot::default(),
-        };
+        let scrape = now.map(|now| self.run_points(stages, &kept, now));
+        (scrape, first_filter_points)
+    }
+
+    /// Ends a scrape: forgets the resources it did not see.
+    fn settle(&mut self) {
         self.plans.end();
         if self.sink.is_mostly_stale() {
             // Resources that come and go leave output metrics and attribute sets behind:
@@ -230,7 +286,6 @@ impl Rollup {
             self.sink = Sink::default();
             self.plans = ResourceMemo::default();
         }
-        (out, first_filter_points)
     }
 
     /// The resources of `input` that the filters keep, each with its plan's index, and the
@@ -302,12 +357,12 @@ impl Rollup {
         (kept, first_filter_points)
     }
 
-    fn run_points(
+    fn run_points<'a>(
         &mut self,
         stages: &mut [Stage],
-        kept: &[(&Resource, usize)],
+        kept: &[(&'a Resource, usize)],
         now: Timestamp,
-    ) -> Snapshot {
+    ) -> Scrape<'a> {
         // The tracker leaves the stage list while it runs, so that the other stages can be
         // borrowed meanwhile.
         let delta_at = self.ops.iter().find_map(|op| match op {
@@ -331,13 +386,13 @@ impl Rollup {
         out
     }
 
-    fn aggregate(
+    fn aggregate<'a>(
         &mut self,
         stages: &[Stage],
-        kept: &[(&Resource, usize)],
+        kept: &[(&'a Resource, usize)],
         mut delta: Option<&mut CumulativeToDelta>,
         now: Timestamp,
-    ) -> Snapshot {
+    ) -> Scrape<'a> {
         let delta_start = delta.as_deref_mut().map(|d| d.begin(now));
         // Per point, after the tracker: the point edits (each with its shared memo).
         let mut point_edits: Vec<&TransformGroup> = Vec::new();
@@ -347,11 +402,7 @@ impl Rollup {
             }
         }
         let Self {
-            plans,
-            sink,
-            memos,
-            function,
-            ..
+            plans, sink, edits, ..
         } = self;
         let mut scrape = Scrape::new(sink);
         let mut buf = Vec::with_capacity(256);
@@ -399,22 +450,31 @@ impl Rollup {
                         {
                             continue;
                         }
-                        for ((group, memo), last) in
-                            point_edits.iter().zip(memos.iter_mut()).zip(&mut pp.edits)
+                        for ((group, edit), last) in
+                            point_edits.iter().zip(edits.iter_mut()).zip(&mut pp.edits)
                         {
-                            memo.apply(&mut scratch, last, |p| {
-                                group.run_point_scalars(
-                                    &mut no_attributes,
-                                    &mut no_scope,
-                                    view_of_metric,
-                                    p,
-                                );
-                            });
+                            match edit {
+                                PointEdit::Native(statements) => {
+                                    for s in statements.iter() {
+                                        s.apply(&mut scratch);
+                                    }
+                                }
+                                PointEdit::Remembered(memo) => {
+                                    memo.apply(&mut scratch, last, |p| {
+                                        group.run_point_scalars(
+                                            &mut no_attributes,
+                                            &mut no_scope,
+                                            view_of_metric,
+                                            p,
+                                        );
+                                    });
+                                }
+                            }
                         }
                         scrape.add(
                             sink,
                             pp.family,
-                            &plan.edited,
+                            at,
                             sm,
                             m,
                             identity.is_some(),
@@ -425,7 +485,7 @@ impl Rollup {
                 }
             }
         }
-        scrape.finish(sink, *function)
+        scrape
     }
 }
 
@@ -532,6 +592,15 @@ fn put<T>(list: &mut Vec<T>, at: usize, value: T) {
         Some(slot) => *slot = value,
         None => list.push(value),
     }
+}
+
+/// How a point-edit group runs on each point.
+#[derive(Debug)]
+enum PointEdit {
+    /// Its statements, run without the interpreter.
+    Native(Vec<ottl::TimeTruncation>),
+    /// Through the interpreter, with its last results remembered.
+    Remembered(Memo),
 }
 
 /// The last few results of a point-edit group, which depend only on the point fields it reads
@@ -679,6 +748,8 @@ struct Sink {
     /// The last scrape's number of groups, and its list of values (emptied) to reuse.
     groups: usize,
     values: Vec<(NumberValue, usize)>,
+    /// Relabellings worked out so far.
+    tails: u64,
 }
 
 /// An output resource.
@@ -692,6 +763,32 @@ struct OutResource {
     /// The scrape that last output it, and where.
     stamp: u64,
     at: usize,
+    /// What the stages after the aggregation make of it, when they relabel resources.
+    tail: Tail,
+}
+
+/// What the relabelling after the aggregation makes of an output resource.
+#[derive(Debug)]
+struct Tail {
+    /// The attributes it was worked out for, as the resource had them (in order).
+    source: Vec<KeyValue>,
+    /// The attributes as exported, and their key.
+    attributes: Attributes,
+    key: ResourceKey,
+    /// Tells this relabelling from others; 0 until one is worked out.
+    made: u64,
+}
+
+impl Tail {
+    fn unset() -> Self {
+        let attributes = Attributes::new();
+        Self {
+            source: Vec::new(),
+            key: ResourceKey::new(&attributes),
+            attributes,
+            made: 0,
+        }
+    }
 }
 
 /// An output metric.
@@ -716,6 +813,9 @@ struct Family {
     /// The scrape that last gave it a group, and the latest group it got then.
     stamp: u64,
     last: usize,
+    /// Its series key after a relabelling (by [`Tail::made`]), and the encoded size of its
+    /// attributes.
+    exported: Option<(u64, SeriesKey, usize)>,
 }
 
 impl Sink {
@@ -741,6 +841,7 @@ impl Sink {
             slots: Vec::new(),
             stamp: 0,
             at: 0,
+            tail: Tail::unset(),
         });
         self.resources.len() - 1
     }
@@ -799,8 +900,27 @@ impl Sink {
             attributes: attributes.clone(),
             stamp: 0,
             last: 0,
+            exported: None,
         });
         self.families.len() - 1
+    }
+
+    /// What the relabelling `stages` make of output resource `resource`, whose attributes
+    /// are `attributes` at this scrape.
+    fn tail(&mut self, resource: usize, attributes: &[KeyValue], stages: &[Stage]) -> &Tail {
+        let tail = &mut self.resources[resource].tail;
+        if tail.made == 0 || tail.source != attributes {
+            self.tails += 1;
+            let exported =
+                Relabel::attributes_after(stages, &Attributes::from(attributes.to_vec()));
+            *tail = Tail {
+                source: attributes.to_vec(),
+                key: ResourceKey::new(&exported),
+                attributes: exported,
+                made: self.tails,
+            };
+        }
+        tail
     }
 
     /// Whether most of what the sink holds went unused at the last scrape.
@@ -810,21 +930,115 @@ impl Sink {
     }
 }
 
-/// The output of one scrape, built as points arrive: one group per output metric, attribute
-/// set, time (and start time, for delta sums), in the order the stages create them.
+/// The output of one scrape, gathered as points arrive: the output resources, scopes and
+/// metrics in the order points first reach them, and one group per output metric, attribute
+/// set and time (and start time, for delta sums), in the order the stages create them.
 struct Scrape<'a> {
     stamp: u64,
-    out: Vec<Resource>,
+    resources: Vec<ResourceOut<'a>>,
+    /// The number of output metrics so far.
+    metrics: usize,
     groups: Vec<Group<'a>>,
     /// Every group's values, each with the place of the group's next value.
     values: Vec<(NumberValue, usize)>,
     touched: usize,
 }
 
+/// An output resource of the scrape.
+struct ResourceOut<'a> {
+    /// In the sink.
+    resource: usize,
+    /// The plan (among the scrape's) of the first resource that reached it, whose edited
+    /// attributes it has.
+    plan: usize,
+    scopes: Vec<ScopeOut<'a>>,
+}
+
+/// An output scope of the scrape, with the scope of the first point that reached it.
+struct ScopeOut<'a> {
+    scope: &'a Scope,
+    metrics: Vec<MetricOut<'a>>,
+}
+
+/// An output metric of the scrape, made from the metric of the first point that reached it
+/// (`converted`: by the tracker).
+struct MetricOut<'a> {
+    metric: &'a Metric,
+    converted: bool,
+    /// Its place among the scrape's output metrics.
+    index: usize,
+}
+
+impl MetricOut<'_> {
+    /// The output metric, without points (the aggregation drops the metadata).
+    fn build(&self) -> Metric {
+        let m = self.metric;
+        let data = match &m.data {
+            MetricData::Gauge { .. } => MetricData::Gauge { points: Vec::new() },
+            MetricData::Sum {
+                temporality,
+                monotonic,
+                ..
+            } => MetricData::Sum {
+                points: Vec::new(),
+                temporality: self.temporality(*temporality),
+                monotonic: *monotonic,
+            },
+        };
+        Metric {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            unit: m.unit.clone(),
+            metadata: Attributes::new(),
+            data,
+        }
+    }
+
+    fn temporality(&self, input: Temporality) -> Temporality {
+        if self.converted {
+            Temporality::Delta
+        } else {
+            input
+        }
+    }
+
+    /// Whether its points group by start time too (delta sums).
+    fn by_start(&self) -> bool {
+        match &self.metric.data {
+            MetricData::Gauge { .. } => false,
+            MetricData::Sum { temporality, .. } => {
+                self.temporality(*temporality) == Temporality::Delta
+            }
+        }
+    }
+
+    /// What the output metric adds to its scope's encoding, with points that add
+    /// `points_len`.
+    fn encoded_len(&self, points_len: usize, no_metadata: &Attributes) -> usize {
+        let m = self.metric;
+        let header = otlp::MetricHeader {
+            name: m.name.as_str(),
+            description: &m.description,
+            unit: &m.unit,
+            metadata: no_metadata,
+            sum: match &m.data {
+                MetricData::Gauge { .. } => None,
+                MetricData::Sum {
+                    temporality,
+                    monotonic,
+                    ..
+                } => Some((self.temporality(*temporality), *monotonic)),
+            },
+        };
+        otlp::metric_encoded_len(&header, points_len)
+    }
+}
+
 /// One aggregation group: its first point (whose attributes it keeps), and its values.
 struct Group<'a> {
     /// Where its metric is in the output: resource, scope and metric place.
     at: (usize, usize, usize),
+    family: usize,
     first: DataPoint,
     attributes: &'a Attributes,
     /// The group created before it in the same attribute set at this scrape.
@@ -832,6 +1046,29 @@ struct Group<'a> {
     /// The places of its first and last value in [`Scrape::values`].
     head: usize,
     tail: usize,
+}
+
+impl Group<'_> {
+    /// The merged point.
+    fn point(
+        &self,
+        values: &[(NumberValue, usize)],
+        function: AggregationFunction,
+        scratch: &mut Vec<NumberValue>,
+    ) -> DataPoint {
+        scratch.clear();
+        let mut next = self.head;
+        while let Some(&(value, after)) = values.get(next) {
+            scratch.push(value);
+            next = after;
+        }
+        let mut point = DataPoint {
+            attributes: self.attributes.clone(),
+            ..self.first
+        };
+        point.value = ottl::merge_values(point.value, scratch, function);
+        point
+    }
 }
 
 /// The end of a list of values.
@@ -844,7 +1081,8 @@ impl<'a> Scrape<'a> {
         values.clear();
         Self {
             stamp: sink.stamp,
-            out: Vec::new(),
+            resources: Vec::new(),
+            metrics: 0,
             groups: Vec::with_capacity(sink.groups),
             values,
             touched: 0,
@@ -853,17 +1091,17 @@ impl<'a> Scrape<'a> {
 
     /// Adds a point with attributes `attributes` (of attribute set `family`) and the time,
     /// start time, value and flags of `scalars` to its group. The point came from metric `m`
-    /// of scope `sm` (`converted`: by the tracker) of a resource whose attributes become
-    /// `edited`: they make the output resource, scope and metric when the point is the
-    /// first to reach them at this scrape.
+    /// of scope `sm` (`converted`: by the tracker) of a resource planned at `plan`: they make
+    /// the output resource, scope and metric when the point is the first to reach them at
+    /// this scrape.
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         sink: &mut Sink,
         family: usize,
-        edited: &[KeyValue],
-        sm: &ScopeMetrics,
-        m: &Metric,
+        plan: usize,
+        sm: &'a ScopeMetrics,
+        m: &'a Metric,
         converted: bool,
         attributes: &'a Attributes,
         scalars: &DataPoint,
@@ -891,7 +1129,7 @@ impl<'a> Scrape<'a> {
                 next = group.previous;
             }
         }
-        let at = self.place(sink, slot, edited, sm, m, converted);
+        let at = self.place(sink, slot, plan, sm, m, converted);
         let f = &mut sink.families[family];
         let previous = if f.stamp == stamp {
             Some(f.last)
@@ -905,6 +1143,7 @@ impl<'a> Scrape<'a> {
         let v = self.values.len() - 1;
         self.groups.push(Group {
             at,
+            family,
             first: DataPoint {
                 attributes: Attributes::new(),
                 ..*scalars
@@ -922,9 +1161,9 @@ impl<'a> Scrape<'a> {
         &mut self,
         sink: &mut Sink,
         slot: usize,
-        edited: &[KeyValue],
-        sm: &ScopeMetrics,
-        m: &Metric,
+        plan: usize,
+        sm: &'a ScopeMetrics,
+        m: &'a Metric,
         converted: bool,
     ) -> (usize, usize, usize) {
         let stamp = self.stamp;
@@ -936,52 +1175,32 @@ impl<'a> Scrape<'a> {
         if resource.stamp != stamp {
             self.touched += 1;
             resource.stamp = stamp;
-            resource.at = self.out.len();
-            self.out
-                .push(Resource::new(Attributes::from(edited.to_vec())));
+            resource.at = self.resources.len();
+            self.resources.push(ResourceOut {
+                resource: s.resource,
+                plan,
+                scopes: Vec::new(),
+            });
         }
-        let out = &mut self.out[resource.at];
+        let out = &mut self.resources[resource.at];
         let scope = &mut resource.scopes[s.scope];
         if scope.2 != stamp {
             scope.2 = stamp;
             scope.3 = out.scopes.len();
-            out.scopes.push(ScopeMetrics {
-                scope: sm.scope.clone(),
-                ..ScopeMetrics::default()
+            out.scopes.push(ScopeOut {
+                scope: &sm.scope,
+                metrics: Vec::new(),
             });
         }
         let metrics = &mut out.scopes[scope.3].metrics;
-        let data = match &m.data {
-            MetricData::Gauge { .. } => MetricData::Gauge { points: Vec::new() },
-            MetricData::Sum {
-                temporality,
-                monotonic,
-                ..
-            } => MetricData::Sum {
-                points: Vec::new(),
-                temporality: if converted {
-                    Temporality::Delta
-                } else {
-                    *temporality
-                },
-                monotonic: *monotonic,
-            },
+        let metric = MetricOut {
+            metric: m,
+            converted,
+            index: self.metrics,
         };
-        let by_start = matches!(
-            data,
-            MetricData::Sum {
-                temporality: Temporality::Delta,
-                ..
-            }
-        );
-        // The aggregation drops the metadata.
-        metrics.push(Metric {
-            name: m.name.clone(),
-            description: m.description.clone(),
-            unit: m.unit.clone(),
-            metadata: Attributes::new(),
-            data,
-        });
+        self.metrics += 1;
+        let by_start = metric.by_start();
+        metrics.push(metric);
         let at = (resource.at, scope.3, metrics.len() - 1);
         let s = &mut sink.slots[slot];
         s.stamp = stamp;
@@ -990,30 +1209,138 @@ impl<'a> Scrape<'a> {
         at
     }
 
-    fn finish(mut self, sink: &mut Sink, function: AggregationFunction) -> Snapshot {
+    /// Ends the scrape in the sink.
+    fn settle(&mut self, sink: &mut Sink) {
         sink.touched = self.touched;
         sink.groups = self.groups.len();
-        let mut values = Vec::new();
-        for group in self.groups {
-            values.clear();
-            let mut next = group.head;
-            while let Some(&(value, after)) = self.values.get(next) {
-                values.push(value);
-                next = after;
-            }
+    }
+
+    /// The output resource `r` with its scopes and metrics, without points, with
+    /// `attributes`.
+    fn build(&self, r: usize, attributes: Attributes) -> Resource {
+        let mut out = Resource::new(attributes);
+        out.scopes = self.resources[r]
+            .scopes
+            .iter()
+            .map(|s| ScopeMetrics {
+                scope: s.scope.clone(),
+                metrics: s.metrics.iter().map(MetricOut::build).collect(),
+                ..ScopeMetrics::default()
+            })
+            .collect();
+        out
+    }
+
+    /// The aggregation's output.
+    fn finish(
+        mut self,
+        sink: &mut Sink,
+        plans: &ResourceMemo<Plan>,
+        function: AggregationFunction,
+    ) -> Snapshot {
+        self.settle(sink);
+        let mut out: Vec<Resource> = (0..self.resources.len())
+            .map(|r| {
+                let edited = plans.get(self.resources[r].plan).map(|p| p.edited.clone());
+                self.build(r, Attributes::from(edited.unwrap_or_default()))
+            })
+            .collect();
+        let mut scratch = Vec::new();
+        for group in &self.groups {
             let (r, s, m) = group.at;
-            let mut point = DataPoint {
-                attributes: group.attributes.clone(),
-                ..group.first
-            };
-            point.value = ottl::merge_values(point.value, &values, function);
-            self.out[r].scopes[s].metrics[m]
-                .data
-                .points_mut()
-                .push(point);
+            let point = group.point(&self.values, function, &mut scratch);
+            out[r].scopes[s].metrics[m].data.points_mut().push(point);
         }
         sink.values = self.values;
-        Snapshot::new(self.out)
+        Snapshot::new(out)
+    }
+
+    /// What the relabelling `stages` export of the aggregation's output, counted without
+    /// building it; the resources to copy (when `copy`, those whose attributes as exported
+    /// satisfy `keep`) are built.
+    fn finish_relabelled(
+        mut self,
+        sink: &mut Sink,
+        plans: &ResourceMemo<Plan>,
+        function: AggregationFunction,
+        stages: &[Stage],
+        copy: bool,
+        keep: &dyn Fn(&Attributes) -> bool,
+    ) -> Exported {
+        self.settle(sink);
+        let mut exported = Exported {
+            resources: self.resources.len(),
+            points: self.groups.len(),
+            series: Vec::with_capacity(self.groups.len()),
+            bytes: 0,
+            data: copy.then(Snapshot::default),
+        };
+        // Per output resource: its relabelling, and where it is among the copies.
+        let mut tails = Vec::with_capacity(self.resources.len());
+        for r in 0..self.resources.len() {
+            let ResourceOut { resource, plan, .. } = self.resources[r];
+            let edited = plans.get(plan).map_or(&[][..], |p| p.edited.as_slice());
+            let tail = sink.tail(resource, edited, stages);
+            let copied = match &mut exported.data {
+                Some(data) if keep(&tail.attributes) => {
+                    data.resources.push(self.build(r, tail.attributes.clone()));
+                    Some(data.resources.len() - 1)
+                }
+                _ => None,
+            };
+            tails.push((tail.made, tail.key, copied));
+        }
+        let mut points_len = vec![0_usize; self.metrics];
+        let mut scratch = Vec::new();
+        for group in &self.groups {
+            let (r, s, m) = group.at;
+            let (made, key, copied) = tails[r];
+            let metric = &self.resources[r].scopes[s].metrics[m];
+            let family = &mut sink.families[group.family];
+            let (series, attributes_len) = match family.exported {
+                Some((from, series, len))
+                    if from == made && family.attributes == *group.attributes =>
+                {
+                    (series, len)
+                }
+                _ => {
+                    let series = key.metric(&metric.metric.name).series(group.attributes);
+                    let len = otlp::attributes_encoded_len(group.attributes);
+                    if family.attributes == *group.attributes {
+                        family.exported = Some((made, series, len));
+                    }
+                    (series, len)
+                }
+            };
+            exported.series.push(series);
+            points_len[metric.index] += otlp::point_encoded_len_with(&group.first, attributes_len);
+            if let (Some(c), Some(data)) = (copied, &mut exported.data) {
+                let point = group.point(&self.values, function, &mut scratch);
+                data.resources[c].scopes[s].metrics[m]
+                    .data
+                    .points_mut()
+                    .push(point);
+            }
+        }
+        let no_metadata = Attributes::new();
+        for out in &self.resources {
+            let scopes = out
+                .scopes
+                .iter()
+                .map(|s| {
+                    let metrics = s
+                        .metrics
+                        .iter()
+                        .map(|m| m.encoded_len(points_len[m.index], &no_metadata))
+                        .sum();
+                    otlp::scope_metrics_encoded_len(s.scope, "", metrics)
+                })
+                .sum();
+            let tail = &sink.resources[out.resource].tail;
+            exported.bytes += otlp::resource_metrics_encoded_len(&tail.attributes, 0, "", scopes);
+        }
+        sink.values = self.values;
+        exported
     }
 }
 
@@ -1116,7 +1443,7 @@ service:
         for p in &mut staged.pipelines {
             p.rollup = None;
             p.relabel = None;
-            p.tail = None;
+            p.tail_relabels = false;
         }
         for (i, s) in workload.iter().enumerate() {
             let expected = staged.process(s).unwrap().clone();

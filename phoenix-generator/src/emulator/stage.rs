@@ -561,6 +561,11 @@ impl FilterStage {
         !self.datapoint.is_empty() || !self.datapoint_by_resource.is_empty()
     }
 
+    /// Whether the filter removes metrics without points (from the resources it keeps).
+    pub(crate) fn drops_empty_metrics(&self) -> bool {
+        self.has_datapoint()
+    }
+
     pub(crate) fn is_noop(&self) -> bool {
         self.resource.is_empty() && !self.has_metric() && !self.has_datapoint()
     }
@@ -957,6 +962,18 @@ impl TransformGroup {
                 .statements
                 .iter()
                 .all(CompiledStatement::is_point_scalar_edit)
+    }
+
+    /// The group's statements as time truncations, when it runs on data points without
+    /// conditions and holds nothing else: they then run without the interpreter.
+    pub(crate) fn time_truncations(&self) -> Option<Vec<ottl::TimeTruncation>> {
+        if self.context != Context::DataPoint || !self.conditions.is_empty() {
+            return None;
+        }
+        self.statements
+            .iter()
+            .map(CompiledStatement::time_truncation)
+            .collect()
     }
 
     /// The point fields a group for which [`TransformGroup::is_point_scalar_edit`] holds

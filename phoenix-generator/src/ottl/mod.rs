@@ -40,8 +40,8 @@ pub use compile::{
     aggregate_on_attributes,
 };
 pub(crate) use compile::{
-    KeyEdit, PointScalars, PrehashedMap, attributes_hash, attrs_equal, key_values_hash,
-    merge_values,
+    KeyEdit, PointScalars, PrehashedMap, TimeTruncation, attributes_hash, attrs_equal,
+    key_values_hash, merge_values,
 };
 
 /// The telemetry level a statement or condition runs on.
