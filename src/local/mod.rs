@@ -272,7 +272,9 @@ struct Run {
 /// The workload and the variants' emulators at a scrape of the run.
 #[derive(Debug)]
 struct Progress {
-    source: Source,
+    /// One copy of the workload per variant (baseline, candidate), replaying the same
+    /// snapshots.
+    sources: [Source; 2],
     /// Scrapes run so far, i.e. the index of the next one.
     next_scrape: u64,
     states: [VariantState; 2],
@@ -307,7 +309,7 @@ impl Run {
         let [b, c] = &self.pipelines;
         let [ob, oc] = &self.originals;
         Ok(Progress {
-            source: self.plan.source()?,
+            sources: [self.plan.source()?, self.plan.source()?],
             next_scrape: 0,
             states: [VariantState::new(b, ob)?, VariantState::new(c, oc)?],
         })
@@ -359,53 +361,107 @@ impl Run {
         end: u64,
     ) -> Result<[phoenix_core::measurement::VariantSample; 2]> {
         let Progress {
-            source,
+            sources: [source0, source1],
             next_scrape,
-            states,
+            states: [state0, state1],
         } = progress;
-        let mut scratch = [states[0].tally(), states[1].tally()];
-        let mut tallies: Option<[variant::Tally; 2]> = None;
-        while *next_scrape < end {
-            let k = *next_scrape;
-            let counting = if k >= first {
+        let start = *next_scrape;
+        let scrapes = ScrapeRange {
+            start,
+            first,
+            end,
+            measured_from,
+        };
+        // The variants are independent, and each has its own copy of the workload: the
+        // candidate runs on a scoped thread while the baseline runs here, without waiting
+        // for each other between scrapes.
+        let (baseline, candidate) = std::thread::scope(|scope| {
+            let candidate = scope.spawn(|| scrapes.run(source1, state1, matcher));
+            let baseline = scrapes.run(source0, state0, matcher);
+            (baseline, candidate.join())
+        });
+        let baseline = baseline.map_err(|e| e.into_error(role(0), &originals[0]))?;
+        let candidate = candidate
+            .map_err(|_| variant_error(role(1), &originals[1], "the emulator panicked"))?
+            .map_err(|e| e.into_error(role(1), &originals[1]))?;
+        *next_scrape = end.max(start);
+        Ok([baseline, candidate])
+    }
+}
+
+/// The scrapes one call to [`Run::advance`] runs.
+#[derive(Debug, Clone, Copy)]
+struct ScrapeRange {
+    /// The next scrape to run.
+    start: u64,
+    /// The first scrape of the window.
+    first: u64,
+    /// The scrape after the window.
+    end: u64,
+    /// The first scrape counted into the distinct series.
+    measured_from: u64,
+}
+
+/// Why one variant's scrapes stopped.
+enum ScrapeFailure {
+    /// The recording ended after this many scrapes.
+    WorkloadEnded(u64),
+    /// The emulator failed.
+    Emulator(phoenix_generator::Error),
+}
+
+impl ScrapeFailure {
+    fn into_error(self, role: VariantRole, original: &PipelineRef) -> Error {
+        match self {
+            Self::WorkloadEnded(k) => Error::executor(format!(
+                "workload: the recording ends after {k} scrapes"
+            )),
+            Self::Emulator(e) => variant_error(role, original, e),
+        }
+    }
+}
+
+impl ScrapeRange {
+    /// Runs the scrapes through one variant, reading its copy of the workload, and returns
+    /// its sample of the window.
+    fn run(
+        self,
+        source: &mut Source,
+        state: &mut VariantState,
+        matcher: &CriticalMatcher,
+    ) -> std::result::Result<phoenix_core::measurement::VariantSample, ScrapeFailure> {
+        let mut scratch = state.tally();
+        let mut tally: Option<variant::Tally> = None;
+        for k in self.start..self.end {
+            let counting = if k >= self.first {
                 Counting::Window
-            } else if k >= measured_from {
+            } else if k >= self.measured_from {
                 Counting::Replayed
             } else {
                 Counting::WarmUp
             };
-            if counting == Counting::Window && tallies.is_none() {
-                tallies = Some([states[0].tally(), states[1].tally()]);
+            if counting == Counting::Window && tally.is_none() {
+                tally = Some(state.tally());
             }
-            let Some(snapshot) = source.next_snapshot() else {
-                return Err(Error::executor(format!(
-                    "workload: the recording ends after {k} scrapes"
-                )));
-            };
+            let snapshot = source
+                .next_snapshot()
+                .ok_or(ScrapeFailure::WorkloadEnded(k))?;
             let critical = if counting == Counting::Window {
                 critical_processes(snapshot, matcher)
             } else {
                 Vec::new()
             };
-            let [t0, t1] = tallies.as_mut().unwrap_or(&mut scratch);
-            let [s0, s1] = &mut *states;
-            // The variants are independent: the candidate runs on a scoped thread while
-            // the baseline runs here.
-            let (r0, r1) = std::thread::scope(|scope| {
-                let candidate = scope.spawn(|| s1.scrape(snapshot, &critical, counting, t1));
-                let baseline = s0.scrape(snapshot, &critical, counting, t0);
-                (baseline, candidate.join())
-            });
-            r0.map_err(|e| variant_error(role(0), &originals[0], e))?;
-            r1.map_err(|_| variant_error(role(1), &originals[1], "the emulator panicked"))?
-                .map_err(|e| variant_error(role(1), &originals[1], e))?;
-            *next_scrape += 1;
+            state
+                .scrape(
+                    snapshot,
+                    &critical,
+                    counting,
+                    tally.as_mut().unwrap_or(&mut scratch),
+                )
+                .map_err(ScrapeFailure::Emulator)?;
         }
-        let tallies = tallies.unwrap_or_else(|| [states[0].tally(), states[1].tally()]);
-        Ok([
-            tallies[0].sample(states[0].distinct()),
-            tallies[1].sample(states[1].distinct()),
-        ])
+        let tally = tally.unwrap_or_else(|| state.tally());
+        Ok(tally.sample(state.distinct()))
     }
 }
 

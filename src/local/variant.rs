@@ -2,12 +2,13 @@
 //! with its tallies.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use phoenix_core::experiment::{CriticalMatcher, Experiment, PipelineRef};
 use phoenix_core::measurement::{VariantRole, VariantSample};
 use phoenix_core::telemetry::{
-    Attributes, DataPoint, KeyValue, Metric, MetricData, NumberValue, Resource, Snapshot,
+    AnyValue, Attributes, DataPoint, KeyValue, Metric, MetricData, NumberValue, Resource, Snapshot,
     Temporality, schema::ResourceAttribute,
 };
 use phoenix_core::{Error, Result};
@@ -188,6 +189,20 @@ fn same_attributes(a: &Attributes, b: &Attributes) -> bool {
     let own = |kv: &&KeyValue| !kv.key.starts_with(PHOENIX_PREFIX);
     a.iter().filter(own).count() == b.iter().filter(own).count()
         && a.iter().filter(own).all(|x| b.iter().any(|y| x == y))
+}
+
+/// A fingerprint of attributes apart from `phoenix.*` ones, whatever their order: attributes
+/// that [`same_attributes`] finds the same have the same fingerprint. It hashes the process
+/// id and executable name (which tell processes apart), when present.
+fn fingerprint(attributes: &Attributes) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    if let Some(AnyValue::Int(pid)) = attributes.get(ResourceAttribute::Pid) {
+        pid.hash(&mut h);
+    }
+    attributes
+        .get_str(ResourceAttribute::ExecutableName)
+        .hash(&mut h);
+    h.finish()
 }
 
 /// Whether two points are the same apart from `phoenix.*` attributes: attributes, times,
@@ -374,18 +389,24 @@ impl VariantState {
             // The snapshot holds only the output resources named like an expected one; those
             // holding an expected resource's points have its attributes, apart from
             // `phoenix.*` ones.
-            let got = &exported.snapshot.resources;
+            let mut got: HashMap<u64, Vec<&Resource>> = HashMap::new();
+            for o in &exported.snapshot.resources {
+                got.entry(fingerprint(&o.attributes)).or_default().push(o);
+            }
             let seen = expected
                 .iter()
                 .filter(|views| {
                     views.as_ref().is_some_and(|resources| {
                         resources.iter().all(|r| {
                             let outputs: Vec<&Resource> = got
-                                .iter()
+                                .get(&fingerprint(&r.attributes))
+                                .into_iter()
+                                .flatten()
                                 .filter(|o| {
                                     executable_name(o) == executable_name(r)
                                         && same_attributes(&o.attributes, &r.attributes)
                                 })
+                                .copied()
                                 .collect();
                             !outputs.is_empty() && covered(r, &outputs)
                         })
