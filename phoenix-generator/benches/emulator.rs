@@ -5,20 +5,27 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use phoenix_core::experiment::ProfilePreset;
+use phoenix_core::experiment::{CriticalMatcher, CriticalProcess, ProfilePreset};
 use phoenix_generator::catalog::{TemplateId, render};
 use phoenix_generator::emulator::Emulator;
+use phoenix_generator::predict::resources_read;
 
 /// Scrapes run before measuring, so that stateful processors are in their steady state.
 const WARM_UP_SCRAPES: usize = 3;
 
+/// The critical processes the templates keep and `predict` looks for.
+const CRITICAL: [&str; 3] = ["^systemd$", "^sshd$", "^postgres$"];
+
 fn emulator(c: &mut Criterion) {
     let profile = phoenix_sim::Profile::preset(ProfilePreset::HighCardinality);
+    let Ok(critical) = CriticalMatcher::new(&CRITICAL.map(CriticalProcess::name)) else {
+        return;
+    };
     let mut group = c.benchmark_group("emulator");
     group.sample_size(20);
     for template in TemplateId::ALL {
         let params = serde_json::json!({
-            "criticalProcesses": ["^systemd$", "^sshd$", "^postgres$"],
+            "criticalProcesses": CRITICAL,
             "experimentId": "exp-bench001",
         });
         let serde_json::Value::Object(params) = params else {
@@ -37,12 +44,14 @@ fn emulator(c: &mut Criterion) {
         for _ in 0..WARM_UP_SCRAPES {
             let _ = emulator.process(sim.next_snapshot());
         }
-        // As `predict` runs it: the data of the one exporter it counts is kept.
+        // As `predict` runs it: of the data of the one exporter it counts, the resources it
+        // reads are kept.
         let counted: Vec<_> = emulator
             .process(sim.next_snapshot())
             .map(|o| o.exporters.keys().take(1).cloned().collect())
             .unwrap_or_default();
         emulator.keep_data_of(&counted);
+        emulator.keep_resources_where(resources_read(&critical));
         let points = sim.next_snapshot().data_point_count();
         group.throughput(Throughput::Elements(points as u64));
         // As `predict` runs it: each scrape read where it is, and what the counted exporter

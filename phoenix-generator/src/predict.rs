@@ -384,6 +384,19 @@ struct Presence {
     transitions: usize,
 }
 
+/// The exported resources [`predict`] reads: those with a process id (whose presence it
+/// follows) and critical ones (whose points it looks for). A critical point reaches the
+/// output unchanged only in a resource with the attributes of its process, apart from
+/// `phoenix.*` ones, which the matcher finds critical too. Keeping only these in the
+/// emulator's output ([`Emulator::keep_resources_where`](crate::emulator::Emulator::keep_resources_where))
+/// saves copying the rest.
+pub fn resources_read(
+    critical: &CriticalMatcher,
+) -> impl Fn(&phoenix_core::telemetry::Attributes) -> bool + Send + Sync + 'static {
+    let critical = critical.clone();
+    move |attributes| attributes.get("process.pid").is_some() || critical.is_critical(attributes)
+}
+
 fn identity(attrs: &phoenix_core::telemetry::Attributes) -> Option<(String, i64)> {
     let name = attrs.get_str("process.executable.name")?.to_owned();
     let pid = attrs.get("process.pid").and_then(AnyValue::as_int)?;
@@ -572,9 +585,11 @@ pub fn predict(
     let mut base = Emulator::new(baseline)?;
     let mut cand_tally = Tally::new(pick_exporter(candidate, options.exporter.as_ref())?);
     let mut base_tally = Tally::new(pick_exporter(baseline, options.exporter.as_ref())?);
-    // Only the counted exporters' data is read.
+    // Only the counted exporters' data is read, and of it only what `resources_read` keeps.
     cand.keep_data_of(std::slice::from_ref(&cand_tally.exporter));
     base.keep_data_of(std::slice::from_ref(&base_tally.exporter));
+    cand.keep_resources_where(resources_read(&options.critical));
+    base.keep_resources_where(resources_read(&options.critical));
     let cand_every = collection_interval(candidate);
     let base_every = collection_interval(baseline);
     let (mut cand_last, mut base_last) = (None, None);

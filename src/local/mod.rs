@@ -413,9 +413,9 @@ enum ScrapeFailure {
 impl ScrapeFailure {
     fn into_error(self, role: VariantRole, original: &PipelineRef) -> Error {
         match self {
-            Self::WorkloadEnded(k) => Error::executor(format!(
-                "workload: the recording ends after {k} scrapes"
-            )),
+            Self::WorkloadEnded(k) => {
+                Error::executor(format!("workload: the recording ends after {k} scrapes"))
+            }
             Self::Emulator(e) => variant_error(role, original, e),
         }
     }

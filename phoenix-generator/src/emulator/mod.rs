@@ -267,16 +267,18 @@ impl ProcessFilter {
     fn keeps_as_is(&self, r: &Resource) -> bool {
         let filters_metrics =
             self.disabled_schema.iter().any(|d| *d) || !self.disabled_other.is_empty();
-        let name = r
-            .attributes
-            .get_str("process.executable.name")
-            .unwrap_or("");
-        self.include.as_ref().is_none_or(|i| i.matches(name))
-            && self.exclude.as_ref().is_none_or(|e| !e.matches(name))
-            && !r
-                .attributes
-                .iter()
-                .any(|kv| self.disabled_attributes.contains(&kv.key.as_str()))
+        let name = || {
+            r.attributes
+                .get_str("process.executable.name")
+                .unwrap_or("")
+        };
+        self.include.as_ref().is_none_or(|i| i.matches(name()))
+            && self.exclude.as_ref().is_none_or(|e| !e.matches(name()))
+            && (self.disabled_attributes.is_empty()
+                || !r
+                    .attributes
+                    .iter()
+                    .any(|kv| self.disabled_attributes.contains(&kv.key.as_str())))
             && !r.scopes.is_empty()
             && (!filters_metrics
                 || (r.scopes.iter().all(|s| !s.metrics.is_empty())
@@ -317,11 +319,10 @@ impl ProcessFilter {
     }
 }
 
+/// The position of `metric` in [`ProcessMetric::ALL`], which lists the metrics in the
+/// order they are declared.
 fn schema_index(metric: ProcessMetric) -> usize {
-    ProcessMetric::ALL
-        .iter()
-        .position(|m| *m == metric)
-        .unwrap_or(0)
+    metric as usize
 }
 
 #[derive(Debug)]
@@ -718,6 +719,9 @@ impl Emulator {
             if let Some(done) =
                 input.and_then(|input| relabel.run(&pipeline.stages, input, copy, keep))
             {
+                if leading.is_some() {
+                    pipeline.appetite = done.first_filter_points;
+                }
                 if done.resources > 0 {
                     let stats = BatchStats {
                         points: done.points,
@@ -739,10 +743,9 @@ impl Emulator {
                 if pipeline.tail_relabels && !feeds_connector {
                     let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
                     let keep = |a: &Attributes| kept.keeps_resource(a);
-                    let (done, first_filter_points) =
-                        rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep);
+                    let done = rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep);
                     if leading.is_some() {
-                        pipeline.appetite = first_filter_points;
+                        pipeline.appetite = done.first_filter_points;
                     }
                     if done.resources > 0 {
                         let stats = BatchStats {
@@ -993,6 +996,13 @@ pub fn without_phoenix_attributes(attrs: &Attributes) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_indexes_are_positions_in_the_schema() {
+        for (i, m) in ProcessMetric::ALL.into_iter().enumerate() {
+            assert_eq!(schema_index(m), i, "{m:?}");
+        }
+    }
 
     /// Keeping the data of some resources only changes what the snapshots hold, not the
     /// counts; the snapshots hold exactly the resources kept, on every path (relabelled,

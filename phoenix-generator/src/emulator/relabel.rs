@@ -55,6 +55,9 @@ impl Tidying {
 /// What the pipeline makes of one resource.
 #[derive(Debug)]
 struct Relabelled {
+    /// Whether the pipeline's first stage (past pass-through ones), when it is a filter,
+    /// keeps it.
+    first_keeps: bool,
     /// Whether the filters keep it.
     keeps: bool,
     /// The attributes it leaves the pipeline with.
@@ -80,6 +83,9 @@ pub(crate) struct Exported {
     pub(crate) resources: usize,
     /// Data points exported.
     pub(crate) points: usize,
+    /// Data points the pipeline's first stage (past pass-through ones) kept, when it is a
+    /// filter; all of them otherwise.
+    pub(crate) first_filter_points: usize,
     /// Their series keys, in order.
     pub(crate) series: Vec<SeriesKey>,
     /// Encoded size.
@@ -120,11 +126,16 @@ impl Relabel {
 
     /// What the stages make of a resource with `attributes`.
     fn relabel(stages: &[Stage], attributes: &Attributes) -> Relabelled {
+        let first_keeps = match stages.iter().find(|s| !matches!(s, Stage::PassThrough)) {
+            Some(Stage::Filter(f)) => f.is_noop() || f.keeps_resource(attributes),
+            _ => true,
+        };
         let mut current = attributes.clone();
         for stage in stages {
             match stage {
                 Stage::Filter(f) if !f.is_noop() && !f.keeps_resource(&current) => {
                     return Relabelled {
+                        first_keeps,
                         keeps: false,
                         key: ResourceKey::new(&current),
                         attributes: current,
@@ -149,6 +160,7 @@ impl Relabel {
             }
         }
         Relabelled {
+            first_keeps,
             keeps: true,
             key: ResourceKey::new(&current),
             attributes: current,
@@ -200,6 +212,7 @@ impl Relabel {
         let mut out = Exported {
             resources: 0,
             points: 0,
+            first_filter_points: 0,
             series: Vec::with_capacity(input.data_point_count()),
             bytes: 0,
             data: copy.then(Snapshot::default),
@@ -207,9 +220,15 @@ impl Relabel {
         let mut picked = Vec::new();
         for (i, r) in input.resources.iter().enumerate() {
             let at = memo.next(&r.attributes, |a| Self::relabel(stages, a));
-            let Some(entry) = memo.get_mut(at).filter(|e| e.keeps) else {
+            let Some(entry) = memo.get_mut(at) else {
                 continue;
             };
+            if entry.first_keeps {
+                out.first_filter_points += r.data_point_count();
+            }
+            if !entry.keeps {
+                continue;
+            }
             let mut place = 0;
             let mut scopes_len = 0;
             for sm in &r.scopes {

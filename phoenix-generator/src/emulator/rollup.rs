@@ -227,15 +227,15 @@ impl Rollup {
 
     /// As [`Rollup::run`], followed by the rest of the pipeline's stages, which relabel
     /// resources ([`Relabel::plan`] holds for them): counts what the pipeline exports
-    /// without building it, and builds only the resources to copy (when `copy`, those whose
-    /// attributes as exported satisfy `keep`).
+    /// without building it (with the points the first filter kept), and builds only the
+    /// resources to copy (when `copy`, those whose attributes as exported satisfy `keep`).
     pub(crate) fn run_relabelled(
         &mut self,
         stages: &mut [Stage],
         input: &Snapshot,
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
-    ) -> (Exported, usize) {
+    ) -> Exported {
         let (scrape, first_filter_points) = self.gather(stages, input);
         let out = match scrape {
             Some(scrape) => scrape.finish_relabelled(
@@ -249,13 +249,17 @@ impl Rollup {
             None => Exported {
                 resources: 0,
                 points: 0,
+                first_filter_points: 0,
                 series: Vec::new(),
                 bytes: 0,
                 data: copy.then(Snapshot::default),
             },
         };
         self.settle();
-        (out, first_filter_points)
+        Exported {
+            first_filter_points,
+            ..out
+        }
     }
 
     /// Runs the points of `input` that the filters keep into the aggregation's groups
@@ -267,12 +271,14 @@ impl Rollup {
         input: &'a Snapshot,
     ) -> (Option<Scrape<'a>>, usize) {
         let (kept, first_filter_points) = self.judge(stages, input);
-        let now = kept
-            .iter()
-            .flat_map(|&(r, _)| r.metrics())
-            .flat_map(|m| m.data.points())
-            .map(|p| p.time)
-            .max();
+        let mut now = None;
+        for (r, _) in &kept {
+            for m in r.metrics() {
+                for p in m.data.points() {
+                    now = now.max(Some(p.time));
+                }
+            }
+        }
         let scrape = now.map(|now| self.run_points(stages, &kept, now));
         (scrape, first_filter_points)
     }
@@ -1271,6 +1277,7 @@ impl<'a> Scrape<'a> {
         let mut exported = Exported {
             resources: self.resources.len(),
             points: self.groups.len(),
+            first_filter_points: 0,
             series: Vec::with_capacity(self.groups.len()),
             bytes: 0,
             data: copy.then(Snapshot::default),

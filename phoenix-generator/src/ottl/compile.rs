@@ -645,8 +645,10 @@ impl Getter {
 
 /// Go's `time.Time.Truncate`: rounds down to a multiple of `d` since Go's zero time (1 January
 /// of year 1, UTC); a non-positive `d` leaves the time unchanged.
+/// Nanoseconds from the start of year 1 to the Unix epoch.
+const ZERO_TO_UNIX: i128 = 62_135_596_800 * 1_000_000_000;
+
 fn truncate_time(unix_nanos: i128, d: i64) -> i128 {
-    const ZERO_TO_UNIX: i128 = 62_135_596_800 * 1_000_000_000;
     if d <= 0 {
         return unix_nanos;
     }
@@ -777,10 +779,26 @@ pub(crate) struct TimeTruncation {
     target: TimeField,
     source: TimeField,
     step: i64,
+    /// Nanoseconds from year 1 to the Unix epoch, modulo the step (when it is positive).
+    offset: u64,
     condition: Option<(TimeField, CompareOp, i64)>,
 }
 
 impl TimeTruncation {
+    /// [`truncate_time`] of `unix_nanos`, in 64-bit arithmetic where it can be.
+    fn truncate(&self, unix_nanos: u64) -> i128 {
+        let Ok(step) = u64::try_from(self.step) else {
+            return truncate_time(i128::from(unix_nanos), self.step);
+        };
+        if step == 0 {
+            return i128::from(unix_nanos);
+        }
+        // (Unix nanoseconds + the offset of year 1) mod step, without 128-bit division: both
+        // remainders are below the step, which is below 2^63, so their sum fits.
+        let rem = (unix_nanos % step + self.offset) % step;
+        i128::from(unix_nanos) - i128::from(rem)
+    }
+
     /// Runs the statement on `p`.
     pub(crate) fn apply(&self, p: &mut DataPoint) {
         if let Some((field, op, bound)) = self.condition
@@ -788,7 +806,7 @@ impl TimeTruncation {
         {
             return;
         }
-        let truncated = truncate_time(i128::from(self.source.get(p).as_nanos()), self.step);
+        let truncated = self.truncate(self.source.get(p).as_nanos());
         // As `set` with the value `TruncateTime` gives: a time is carried as its Unix
         // nanoseconds, and one outside `i64` leaves the point as it is.
         if let Ok(n) = i64::try_from(truncated.max(0)) {
@@ -843,6 +861,7 @@ impl CompiledStatement {
             target,
             source,
             step,
+            offset: u64::try_from(ZERO_TO_UNIX.rem_euclid(i128::from(step.max(1)))).unwrap_or(0),
             condition,
         })
     }
