@@ -13,6 +13,10 @@
 //! series and encoded bytes from the input where it is, and copies a resource only for the
 //! exporters whose data is kept.
 //!
+//! A pipeline that starts with a filter judges each resource with it as it comes, as running
+//! the filter would (it reads one attribute or a few); only the resources it keeps are looked
+//! up among the remembered ones, which compares all their attributes.
+//!
 //! A filter also tidies what it keeps: it removes scopes without metrics and resources left
 //! without scopes (and, with data-point conditions, metrics without points). A scrape holding
 //! such a resource runs stage by stage instead.
@@ -31,6 +35,10 @@ pub(crate) struct Relabel {
     memo: ResourceMemo<Relabelled>,
     /// With filters that drop something, how they tidy the resources they keep.
     tidying: Option<Tidying>,
+    /// The index of the filter the pipeline starts with (past pass-through stages), when it
+    /// drops something: it judges every resource as it comes, and only those it keeps are
+    /// looked up among the remembered ones.
+    leading: Option<usize>,
 }
 
 /// What a filter does to the resources it keeps: it removes scopes without metrics and
@@ -55,9 +63,6 @@ impl Tidying {
 /// What the pipeline makes of one resource.
 #[derive(Debug)]
 struct Relabelled {
-    /// Whether the pipeline's first stage (past pass-through ones), when it is a filter,
-    /// keeps it.
-    first_keeps: bool,
     /// Whether the filters keep it.
     keeps: bool,
     /// The attributes it leaves the pipeline with.
@@ -113,9 +118,14 @@ impl Relabel {
                 _ => return None,
             }
         }
+        let leading = stages
+            .iter()
+            .position(|s| !matches!(s, Stage::PassThrough))
+            .filter(|&i| matches!(&stages[i], Stage::Filter(f) if !f.is_noop()));
         Some(Self {
             memo: ResourceMemo::default(),
             tidying,
+            leading,
         })
     }
 
@@ -126,16 +136,11 @@ impl Relabel {
 
     /// What the stages make of a resource with `attributes`.
     fn relabel(stages: &[Stage], attributes: &Attributes) -> Relabelled {
-        let first_keeps = match stages.iter().find(|s| !matches!(s, Stage::PassThrough)) {
-            Some(Stage::Filter(f)) => f.is_noop() || f.keeps_resource(attributes),
-            _ => true,
-        };
         let mut current = attributes.clone();
         for stage in stages {
             match stage {
                 Stage::Filter(f) if !f.is_noop() && !f.keeps_resource(&current) => {
                     return Relabelled {
-                        first_keeps,
                         keeps: false,
                         key: ResourceKey::new(&current),
                         attributes: current,
@@ -160,7 +165,6 @@ impl Relabel {
             }
         }
         Relabelled {
-            first_keeps,
             keeps: true,
             key: ResourceKey::new(&current),
             attributes: current,
@@ -218,14 +222,19 @@ impl Relabel {
             data: copy.then(Snapshot::default),
         };
         let mut picked = Vec::new();
+        let leading = self.leading.and_then(|i| match &stages[i] {
+            Stage::Filter(f) => Some(f),
+            _ => None,
+        });
         for (i, r) in input.resources.iter().enumerate() {
+            if leading.is_some_and(|f| !f.keeps_resource(&r.attributes)) {
+                continue;
+            }
+            out.first_filter_points += r.data_point_count();
             let at = memo.next(&r.attributes, |a| Self::relabel(stages, a));
             let Some(entry) = memo.get_mut(at) else {
                 continue;
             };
-            if entry.first_keeps {
-                out.first_filter_points += r.data_point_count();
-            }
             if !entry.keeps {
                 continue;
             }
