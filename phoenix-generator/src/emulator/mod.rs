@@ -78,7 +78,7 @@ use phoenix_core::telemetry::{
 };
 use regex::Regex;
 
-use relabel::Relabel;
+use relabel::{Exported, Relabel};
 use rollup::Rollup;
 pub(crate) use safety::point_key;
 pub use safety::{critical_safety, critical_safety_with_names, probe_workload};
@@ -719,17 +719,7 @@ impl Emulator {
             if let Some(done) =
                 input.and_then(|input| relabel.run(&pipeline.stages, input, copy, keep))
             {
-                if leading.is_some() {
-                    pipeline.appetite = done.first_filter_points;
-                }
-                if done.resources > 0 {
-                    let stats = BatchStats {
-                        points: done.points,
-                        series: done.series,
-                        bytes: done.bytes,
-                    };
-                    deliver(pipelines, p, output, kept, &stats, done.data, jobs);
-                }
+                deliver_exported(pipelines, p, output, kept, done, jobs);
                 return;
             }
         }
@@ -744,17 +734,7 @@ impl Emulator {
                     let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
                     let keep = |a: &Attributes| kept.keeps_resource(a);
                     let done = rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep);
-                    if leading.is_some() {
-                        pipeline.appetite = done.first_filter_points;
-                    }
-                    if done.resources > 0 {
-                        let stats = BatchStats {
-                            points: done.points,
-                            series: done.series,
-                            bytes: done.bytes,
-                        };
-                        deliver(pipelines, p, output, kept, &stats, done.data, jobs);
-                    }
+                    deliver_exported(pipelines, p, output, kept, done, jobs);
                     return;
                 }
                 let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
@@ -799,6 +779,29 @@ impl Emulator {
             }
         };
         deliver(pipelines, p, output, kept, &stats, Some(data), jobs);
+    }
+}
+
+/// Hands what a fast path counted for pipeline `p` to its sinks, after recording the points
+/// its leading filter kept (see [`PipelineRun::appetite`]).
+fn deliver_exported<'a>(
+    pipelines: &mut [PipelineRun],
+    p: usize,
+    output: &mut Output,
+    kept: &Kept,
+    done: Exported,
+    jobs: &mut Vec<Job<'a>>,
+) {
+    if pipelines[p].leading_filter.is_some() {
+        pipelines[p].appetite = done.first_filter_points;
+    }
+    if done.resources > 0 {
+        let stats = BatchStats {
+            points: done.points,
+            series: done.series,
+            bytes: done.bytes,
+        };
+        deliver(pipelines, p, output, kept, &stats, done.data, jobs);
     }
 }
 
