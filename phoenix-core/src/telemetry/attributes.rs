@@ -165,6 +165,23 @@ impl Attributes {
         self.get(key).and_then(AnyValue::as_str)
     }
 
+    /// Whether some key occurs more than once (input wrapped as received may hold
+    /// duplicates).
+    ///
+    /// ```
+    /// use phoenix_core::telemetry::{AnyValue, Attributes, KeyValue};
+    ///
+    /// let pid = |p| KeyValue { key: "process.pid".into(), value: AnyValue::Int(p) };
+    /// assert!(Attributes::from(vec![pid(1), pid(2)]).has_duplicate_keys());
+    /// assert!(!Attributes::from(vec![pid(1)]).has_duplicate_keys());
+    /// ```
+    pub fn has_duplicate_keys(&self) -> bool {
+        self.0
+            .iter()
+            .enumerate()
+            .any(|(i, kv)| self.0[i + 1..].iter().any(|other| other.key == kv.key))
+    }
+
     /// Whether `key` is present.
     pub fn contains_key(&self, key: impl AsRef<str>) -> bool {
         self.get(key).is_some()

@@ -347,8 +347,9 @@ struct PipelineRun {
     rollup: Option<Rollup>,
     /// The whole pipeline runs as a relabelling of resources, when it has the shape for it.
     relabel: Option<Relabel>,
-    /// Whether the stages after the rollup relabel resources ([`Relabel::plan`] holds for
-    /// them): the rollup then counts what the pipeline exports without building it.
+    /// Whether the stages after the rollup relabel resources without filtering them
+    /// ([`Relabel::plan`] holds for them, and they hold no filter that drops something): the
+    /// rollup then counts what the pipeline exports without building it.
     tail_relabels: bool,
 }
 
@@ -455,8 +456,14 @@ impl Emulator {
                 .position(|s| !matches!(s, Stage::PassThrough))
                 .filter(|&i| matches!(stages[i], Stage::Filter(_)));
             pipelines.push(PipelineRun {
-                tail_relabels: Rollup::plan(&stages)
-                    .is_some_and(|r| Relabel::plan(&stages[r.end()..]).is_some()),
+                tail_relabels: Rollup::plan(&stages).is_some_and(|r| {
+                    let tail = &stages[r.end()..];
+                    // The rollup counts the relabelled output; a filter there runs as a stage.
+                    Relabel::plan(tail).is_some()
+                        && !tail
+                            .iter()
+                            .any(|s| matches!(s, Stage::Filter(f) if !f.is_noop()))
+                }),
                 rollup: Rollup::plan(&stages),
                 relabel: Relabel::plan(&stages),
                 appetite: if leading_filter.is_some() {
@@ -723,28 +730,38 @@ impl Emulator {
                 return;
             }
         }
-        let (mut data, start) = match (&mut pipeline.rollup, data) {
-            (Some(rollup), data) if start == 0 => {
-                let end = rollup.end();
-                let feeds_connector = pipeline
-                    .sinks
-                    .iter()
-                    .any(|s| matches!(s, Sink::Connector(_)));
-                if pipeline.tail_relabels && !feeds_connector {
-                    let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
-                    let keep = |a: &Attributes| kept.keeps_resource(a);
-                    let done = rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep);
+        // The rollup, when the scrape suits it (`None` otherwise: the stages run one by one).
+        let mut rolled = None;
+        if start == 0
+            && let Some(rollup) = &mut pipeline.rollup
+        {
+            let end = rollup.end();
+            let feeds_connector = pipeline
+                .sinks
+                .iter()
+                .any(|s| matches!(s, Sink::Connector(_)));
+            if pipeline.tail_relabels && !feeds_connector {
+                let copy = pipeline.sinks.iter().any(|s| kept.takes_data(s));
+                let keep = |a: &Attributes| kept.keeps_resource(a);
+                if let Some(done) =
+                    rollup.run_relabelled(&mut pipeline.stages, data.get(), copy, &keep)
+                {
                     deliver_exported(pipelines, p, output, kept, done, jobs);
                     return;
                 }
-                let (out, first_filter_points) = rollup.run(&mut pipeline.stages, data.get());
+            } else if let Some((out, first_filter_points)) =
+                rollup.run(&mut pipeline.stages, data.get())
+            {
                 if leading.is_some() {
                     pipeline.appetite = first_filter_points;
                 }
-                (out, end)
+                rolled = Some((out, end));
             }
-            (_, Batch::Owned(data)) => (data, start),
-            (_, Batch::Borrowed(data)) => pipeline.ingest(data),
+        }
+        let (mut data, start) = match (rolled, data) {
+            (Some(rolled), _) => rolled,
+            (None, Batch::Owned(data)) => (data, start),
+            (None, Batch::Borrowed(data)) => pipeline.ingest(data),
         };
         if leading.is_some_and(|l| start == l + 1) {
             pipeline.appetite = data.data_point_count();

@@ -57,6 +57,8 @@ struct Plan {
     first_keeps: bool,
     /// Whether every filter keeps it.
     keeps: bool,
+    /// Whether its attributes hold a key twice.
+    duplicate_keys: bool,
     /// The tracker's hash of the attributes as the tracker sees them (0 without tracker).
     tracker_hash: u64,
     /// The attributes after every key edit, and their hash.
@@ -215,28 +217,49 @@ impl Rollup {
     /// Runs the segment over `input`, with the pipeline's `stages` (whose
     /// `cumulativetodelta` state it updates), and returns what the aggregation leaves, with
     /// the number of points the first filter kept (all of them when there is none).
-    pub(crate) fn run(&mut self, stages: &mut [Stage], input: &Snapshot) -> (Snapshot, usize) {
-        let (scrape, first_filter_points) = self.gather(stages, input);
+    /// `None` when the scrape does not suit the rollup (see [`Gathered::Unsuited`]): the
+    /// stages then run one by one.
+    pub(crate) fn run(
+        &mut self,
+        stages: &mut [Stage],
+        input: &Snapshot,
+    ) -> Option<(Snapshot, usize)> {
+        let (scrape, first_filter_points) = match self.gather(stages, input) {
+            Gathered::Unsuited => {
+                self.settle(false);
+                return None;
+            }
+            Gathered::Groups(scrape, first_filter_points) => (scrape, first_filter_points),
+        };
+        let ran = scrape.is_some();
         let out = match scrape {
             Some(scrape) => scrape.finish(&mut self.sink, &self.plans, self.function),
             None => Snapshot::default(),
         };
-        self.settle();
-        (out, first_filter_points)
+        self.settle(ran);
+        Some((out, first_filter_points))
     }
 
     /// As [`Rollup::run`], followed by the rest of the pipeline's stages, which relabel
-    /// resources ([`Relabel::plan`] holds for them): counts what the pipeline exports
-    /// without building it (with the points the first filter kept), and builds only the
-    /// resources to copy (when `copy`, those whose attributes as exported satisfy `keep`).
+    /// resources without filtering them: counts what the pipeline exports without building
+    /// it (with the points the first filter kept), and builds only the resources to copy
+    /// (when `copy`, those whose attributes as exported satisfy `keep`). `None` as for
+    /// [`Rollup::run`].
     pub(crate) fn run_relabelled(
         &mut self,
         stages: &mut [Stage],
         input: &Snapshot,
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
-    ) -> Exported {
-        let (scrape, first_filter_points) = self.gather(stages, input);
+    ) -> Option<Exported> {
+        let (scrape, first_filter_points) = match self.gather(stages, input) {
+            Gathered::Unsuited => {
+                self.settle(false);
+                return None;
+            }
+            Gathered::Groups(scrape, first_filter_points) => (scrape, first_filter_points),
+        };
+        let ran = scrape.is_some();
         let out = match scrape {
             Some(scrape) => scrape.finish_relabelled(
                 &mut self.sink,
@@ -255,38 +278,39 @@ impl Rollup {
                 data: copy.then(Snapshot::default),
             },
         };
-        self.settle();
-        Exported {
+        self.settle(ran);
+        Some(Exported {
             first_filter_points,
             ..out
-        }
+        })
     }
 
-    /// Runs the points of `input` that the filters keep into the aggregation's groups
-    /// (`None` when there are no points: every stage leaves the batch empty, and the tracker
-    /// untouched), and counts the points the first filter keeps.
-    fn gather<'a>(
-        &mut self,
-        stages: &mut [Stage],
-        input: &'a Snapshot,
-    ) -> (Option<Scrape<'a>>, usize) {
+    /// Runs the points of `input` that the filters keep into the aggregation's groups, and
+    /// counts the points the first filter keeps.
+    fn gather<'a>(&mut self, stages: &mut [Stage], input: &'a Snapshot) -> Gathered<'a> {
         let (kept, first_filter_points) = self.judge(stages, input);
-        let mut now = None;
-        for (r, _) in &kept {
+        let (mut now, mut duplicates) = (None, false);
+        for &(r, at) in &kept {
+            duplicates |= self.plans.get(at).is_some_and(|p| p.duplicate_keys);
             for m in r.metrics() {
                 for p in m.data.points() {
                     now = now.max(Some(p.time));
+                    duplicates |= p.attributes.len() > 1 && p.attributes.has_duplicate_keys();
                 }
             }
         }
+        if duplicates {
+            return Gathered::Unsuited;
+        }
         let scrape = now.map(|now| self.run_points(stages, &kept, now));
-        (scrape, first_filter_points)
+        Gathered::Groups(scrape, first_filter_points)
     }
 
-    /// Ends a scrape: forgets the resources it did not see.
-    fn settle(&mut self) {
+    /// Ends a scrape (`ran`: whether points went through the sink): forgets the resources it
+    /// did not see.
+    fn settle(&mut self, ran: bool) {
         self.plans.end();
-        if self.sink.is_mostly_stale() {
+        if ran && self.sink.is_mostly_stale() {
             // Resources that come and go leave output metrics and attribute sets behind:
             // start afresh (the plans refer to them).
             self.sink = Sink::default();
@@ -328,6 +352,7 @@ impl Rollup {
             let mut plan = Plan {
                 first_keeps,
                 keeps,
+                duplicate_keys: attributes.has_duplicate_keys(),
                 ..Plan::default()
             };
             if keeps {
@@ -444,6 +469,7 @@ impl Rollup {
                         );
                         point_at += 1;
                         let pp = &mut plan.points[i];
+                        scrape.reference(sink, pp.family);
                         // The point as the stages change it, without its attributes (which
                         // none of them reads or writes).
                         let mut scratch = DataPoint {
@@ -493,6 +519,18 @@ impl Rollup {
         }
         scrape
     }
+}
+
+/// What [`Rollup::gather`] made of a scrape.
+enum Gathered<'a> {
+    /// The scrape holds attribute lists with a key twice. Equality of attribute lists as the
+    /// aggregation tests it (`ottl::attrs_equal`) is then not transitive, so attribute sets
+    /// remembered from earlier scrapes could merge points the stages keep apart: the scrape
+    /// runs stage by stage.
+    Unsuited,
+    /// The groups (`None` when no point is kept: every stage leaves the batch empty, and the
+    /// tracker untouched), and the points the first filter kept.
+    Groups(Option<Scrape<'a>>, usize),
 }
 
 impl Plan {
@@ -562,8 +600,8 @@ impl Plan {
     }
 
     /// The index of the plan of point `p` at place `at` (in order) of the metric planned as
-    /// `made` with output metric `slot` (`metric`), worked out again unless it was made for
-    /// equal attributes in that metric. `edits`: the number of point-edit groups.
+    /// `made` with output metric `slot`, worked out again unless it was made for equal
+    /// attributes in that metric. `edits`: the number of point-edit groups.
     fn point(
         &mut self,
         at: usize,
@@ -592,8 +630,10 @@ impl Plan {
     }
 }
 
-/// Puts `value` at place `at` of `list`, which holds at least `at` values.
+/// Puts `value` at place `at` of `list`, which holds at least `at` values (places are
+/// filled in order).
 fn put<T>(list: &mut Vec<T>, at: usize, value: T) {
+    debug_assert!(at <= list.len(), "place {at} of {}", list.len());
     match list.get_mut(at) {
         Some(slot) => *slot = value,
         None => list.push(value),
@@ -749,7 +789,8 @@ struct Sink {
     family_index: PrehashedMap<u64, Vec<usize>>,
     /// The scrape being run, counted from 1.
     stamp: u64,
-    /// Resources and attribute sets that points reached at the last scrape.
+    /// Resources that points reached, and attribute sets points came in for, at the last
+    /// scrape that had points.
     touched: usize,
     /// The last scrape's number of groups, and its list of values (emptied) to reuse.
     groups: usize,
@@ -819,6 +860,8 @@ struct Family {
     /// The scrape that last gave it a group, and the latest group it got then.
     stamp: u64,
     last: usize,
+    /// The last scrape a point of it came in (whether or not the point stayed).
+    referenced: u64,
     /// Its series key after a relabelling (by [`Tail::made`]), and the encoded size of its
     /// attributes.
     exported: Option<(u64, SeriesKey, usize)>,
@@ -906,6 +949,7 @@ impl Sink {
             attributes: attributes.clone(),
             stamp: 0,
             last: 0,
+            referenced: 0,
             exported: None,
         });
         self.families.len() - 1
@@ -1140,7 +1184,6 @@ impl<'a> Scrape<'a> {
         let previous = if f.stamp == stamp {
             Some(f.last)
         } else {
-            self.touched += 1;
             f.stamp = stamp;
             None
         };
@@ -1213,6 +1256,15 @@ impl<'a> Scrape<'a> {
         s.at = at;
         s.by_start = by_start;
         at
+    }
+
+    /// Notes that a point of attribute set `family` came in (it may not stay).
+    fn reference(&mut self, sink: &mut Sink, family: usize) {
+        let f = &mut sink.families[family];
+        if f.referenced != self.stamp {
+            f.referenced = self.stamp;
+            self.touched += 1;
+        }
     }
 
     /// Ends the scrape in the sink.
@@ -1478,6 +1530,18 @@ service:
             .flat_map(|t| [template(*t, false), template(*t, true)])
             .collect();
         configs.push(Config::from_yaml(SHAPES).unwrap());
+        // A filter after the aggregation: the rollup then leaves the rest to the stages.
+        configs.push(
+            Config::from_yaml(
+                &SHAPES
+                    .replace(
+                        "  groupbyattrs: {}\n",
+                        "  groupbyattrs: {}\n  filter/after:\n    metrics:\n      resource:\n        - 'attributes[\"process.executable.name\"] == \"systemd\"'\n",
+                    )
+                    .replace("transform/max, batch]", "transform/max, filter/after, batch]"),
+            )
+            .unwrap(),
+        );
         let mut used = 0;
         for config in &configs {
             for workload in &workloads {
@@ -1486,8 +1550,8 @@ service:
                 }
             }
         }
-        // The aggregated template (twice) and the shapes config, over every workload.
-        assert!(used >= 3 * workloads.len(), "{used}");
+        // The aggregated template (twice) and the two shapes configs, over every workload.
+        assert!(used >= 4 * workloads.len(), "{used}");
     }
 
     /// The exporters' byte counts come from `encoded_len`: it must be the length of the
@@ -1525,9 +1589,11 @@ service:
 
     /// Changes a scrape as processes and producers might: resources dropped, moved,
     /// duplicated, emptied, given empty scopes or metrics without points, metrics changing
-    /// unit or shape, point attributes changing.
+    /// unit or shape, point attributes changing, attribute lists holding a key twice.
     fn perturb(s: &mut phoenix_core::telemetry::Snapshot, edits: &[(u8, u16)]) {
-        use phoenix_core::telemetry::{MetricData, ScopeMetrics, Temporality};
+        use phoenix_core::telemetry::{
+            Attributes, KeyValue, MetricData, ScopeMetrics, Temporality,
+        };
         for &(kind, at) in edits {
             let n = s.resources.len();
             if n == 0 {
@@ -1583,6 +1649,27 @@ service:
                         }
                     }
                 }
+                // A key twice, in a point's attributes and in the resource's.
+                9 => {
+                    let r = &mut s.resources[i];
+                    let twice = |a: &Attributes| {
+                        let mut pairs: Vec<KeyValue> = a.iter().cloned().collect();
+                        if let Some(first) = pairs.first().cloned() {
+                            pairs.push(first);
+                        }
+                        Attributes::from(pairs)
+                    };
+                    r.attributes = twice(&r.attributes);
+                    if let Some(p) = r
+                        .scopes
+                        .iter_mut()
+                        .flat_map(|sc| sc.metrics.iter_mut())
+                        .flat_map(|m| m.data.points_mut().iter_mut())
+                        .find(|p| !p.attributes.is_empty())
+                    {
+                        p.attributes = twice(&p.attributes);
+                    }
+                }
                 _ => {
                     let last = s.resources.remove(n - 1);
                     s.resources.insert(0, last);
@@ -1603,7 +1690,7 @@ service:
             processes in 3_u32..40,
             config in 0_usize..11,
             scrapes in proptest::collection::vec(
-                proptest::collection::vec((0_u8..10, proptest::prelude::any::<u16>()), 0..4),
+                proptest::collection::vec((0_u8..11, proptest::prelude::any::<u16>()), 0..4),
                 2..6,
             ),
         ) {

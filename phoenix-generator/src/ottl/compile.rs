@@ -643,11 +643,11 @@ impl Getter {
     }
 }
 
-/// Go's `time.Time.Truncate`: rounds down to a multiple of `d` since Go's zero time (1 January
-/// of year 1, UTC); a non-positive `d` leaves the time unchanged.
 /// Nanoseconds from the start of year 1 to the Unix epoch.
 const ZERO_TO_UNIX: i128 = 62_135_596_800 * 1_000_000_000;
 
+/// Go's `time.Time.Truncate`: rounds down to a multiple of `d` since Go's zero time (1 January
+/// of year 1, UTC); a non-positive `d` leaves the time unchanged.
 fn truncate_time(unix_nanos: i128, d: i64) -> i128 {
     if d <= 0 {
         return unix_nanos;
