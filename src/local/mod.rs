@@ -380,12 +380,20 @@ impl Run {
             let baseline = scrapes.run(source0, state0, matcher);
             (baseline, candidate.join())
         });
-        let baseline = baseline.map_err(|e| e.into_error(role(0), &originals[0]))?;
         let candidate = candidate
-            .map_err(|_| variant_error(role(1), &originals[1], "the emulator panicked"))?
-            .map_err(|e| e.into_error(role(1), &originals[1]))?;
-        *next_scrape = end.max(start);
-        Ok([baseline, candidate])
+            .map_err(|_| variant_error(role(1), &originals[1], "the emulator panicked"))?;
+        // When both fail, the earlier scrape's failure is the one to report.
+        match (baseline, candidate) {
+            (Ok(baseline), Ok(candidate)) => {
+                *next_scrape = end.max(start);
+                Ok([baseline, candidate])
+            }
+            (Err(b), Err(c)) if c.scrape() < b.scrape() => {
+                Err(c.into_error(role(1), &originals[1]))
+            }
+            (Err(b), _) => Err(b.into_error(role(0), &originals[0])),
+            (_, Err(c)) => Err(c.into_error(role(1), &originals[1])),
+        }
     }
 }
 
@@ -406,17 +414,24 @@ struct ScrapeRange {
 enum ScrapeFailure {
     /// The recording ended after this many scrapes.
     WorkloadEnded(u64),
-    /// The emulator failed.
-    Emulator(phoenix_generator::Error),
+    /// The emulator failed at this scrape.
+    Emulator(u64, phoenix_generator::Error),
 }
 
 impl ScrapeFailure {
+    /// The scrape that failed.
+    fn scrape(&self) -> u64 {
+        match self {
+            Self::WorkloadEnded(k) | Self::Emulator(k, _) => *k,
+        }
+    }
+
     fn into_error(self, role: VariantRole, original: &PipelineRef) -> Error {
         match self {
             Self::WorkloadEnded(k) => {
                 Error::executor(format!("workload: the recording ends after {k} scrapes"))
             }
-            Self::Emulator(e) => variant_error(role, original, e),
+            Self::Emulator(_, e) => variant_error(role, original, e),
         }
     }
 }
@@ -458,7 +473,7 @@ impl ScrapeRange {
                     counting,
                     tally.as_mut().unwrap_or(&mut scratch),
                 )
-                .map_err(ScrapeFailure::Emulator)?;
+                .map_err(|e| ScrapeFailure::Emulator(k, e))?;
         }
         let tally = tally.unwrap_or_else(|| state.tally());
         Ok(tally.sample(state.distinct()))

@@ -191,9 +191,9 @@ fn same_attributes(a: &Attributes, b: &Attributes) -> bool {
         && a.iter().filter(own).all(|x| b.iter().any(|y| x == y))
 }
 
-/// A fingerprint of attributes apart from `phoenix.*` ones, whatever their order: attributes
-/// that [`same_attributes`] finds the same have the same fingerprint. It hashes the process
-/// id and executable name (which tell processes apart), when present.
+/// A fingerprint of attributes apart from `phoenix.*` ones, whatever their order: two lists
+/// without a key twice that [`same_attributes`] finds the same have the same fingerprint. It
+/// hashes the process id and executable name (which tell processes apart), when present.
 fn fingerprint(attributes: &Attributes) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     if let Some(AnyValue::Int(pid)) = attributes.get(ResourceAttribute::Pid) {
@@ -389,25 +389,38 @@ impl VariantState {
             // The snapshot holds only the output resources named like an expected one; those
             // holding an expected resource's points have its attributes, apart from
             // `phoenix.*` ones.
+            // Output resources by fingerprint; those holding a key twice (which a fingerprint
+            // may tell apart from their equals) are looked at for every expected resource.
+            let all = &exported.snapshot.resources;
             let mut got: HashMap<u64, Vec<&Resource>> = HashMap::new();
-            for o in &exported.snapshot.resources {
-                got.entry(fingerprint(&o.attributes)).or_default().push(o);
+            let mut odd: Vec<&Resource> = Vec::new();
+            for o in all {
+                if o.attributes.has_duplicate_keys() {
+                    odd.push(o);
+                } else {
+                    got.entry(fingerprint(&o.attributes)).or_default().push(o);
+                }
             }
             let seen = expected
                 .iter()
                 .filter(|views| {
                     views.as_ref().is_some_and(|resources| {
                         resources.iter().all(|r| {
-                            let outputs: Vec<&Resource> = got
-                                .get(&fingerprint(&r.attributes))
-                                .into_iter()
-                                .flatten()
-                                .filter(|o| {
-                                    executable_name(o) == executable_name(r)
-                                        && same_attributes(&o.attributes, &r.attributes)
-                                })
-                                .copied()
-                                .collect();
+                            let same = |o: &&Resource| {
+                                executable_name(o) == executable_name(r)
+                                    && same_attributes(&o.attributes, &r.attributes)
+                            };
+                            let outputs: Vec<&Resource> = if r.attributes.has_duplicate_keys() {
+                                all.iter().filter(same).collect()
+                            } else {
+                                got.get(&fingerprint(&r.attributes))
+                                    .into_iter()
+                                    .flatten()
+                                    .chain(&odd)
+                                    .copied()
+                                    .filter(same)
+                                    .collect()
+                            };
                             !outputs.is_empty() && covered(r, &outputs)
                         })
                     })
