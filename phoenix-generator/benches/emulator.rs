@@ -70,5 +70,47 @@ fn emulator(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, emulator);
+/// What an exact per-process cache cannot avoid: comparing every resource's and every point's
+/// attributes with those of the previous scrape at the same place, and nothing else. The
+/// emulator's throughput on the same workload is measured against this floor.
+fn floor(c: &mut Criterion) {
+    let profile = phoenix_sim::Profile::preset(ProfilePreset::HighCardinality);
+    let Ok(mut sim) = phoenix_sim::Simulator::new(&profile, phoenix_sim::SimConfig::default())
+    else {
+        return;
+    };
+    for _ in 0..WARM_UP_SCRAPES {
+        sim.next_snapshot();
+    }
+    let mut group = c.benchmark_group("floor");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(
+        sim.next_snapshot().data_point_count() as u64
+    ));
+    let mut previous = sim.next_snapshot().clone();
+    group.bench_function("compare-attributes", |b| {
+        b.iter_batched_ref(
+            || {
+                let next = sim.next_snapshot().clone();
+                (std::mem::replace(&mut previous, next.clone()), next)
+            },
+            |(before, now)| {
+                let mut equal = 0_usize;
+                for (a, b) in before.resources.iter().zip(&now.resources) {
+                    equal += usize::from(a.attributes == b.attributes);
+                    for (ma, mb) in a.metrics().zip(b.metrics()) {
+                        for (pa, pb) in ma.data.points().iter().zip(mb.data.points()) {
+                            equal += usize::from(pa.attributes == pb.attributes);
+                        }
+                    }
+                }
+                black_box(equal)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, emulator, floor);
 criterion_main!(benches);
