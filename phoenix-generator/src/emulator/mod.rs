@@ -13,11 +13,13 @@
 //! Pipelines read the scrape where it is and copy only what they keep: a leading filter
 //! copies what survives it, and a pipeline that reduces its input (resource-level filters,
 //! `cumulativetodelta`, edits of resource keys and point times, then `groupbyattrs` and
-//! `aggregate_on_attributes`) runs those stages as one pass that copies only the aggregated
-//! points. A pipeline that only edits resource attributes (the baseline) counts what it
-//! exports from the input where it is, copying only what is kept. [`Emulator::keep_data_of`]
-//! and [`Emulator::keep_resources_where`] limit which exporters' data, and which resources of
-//! it, is kept.
+//! `aggregate_on_attributes`) runs those stages as one pass, planned once per process, that
+//! builds only the aggregated points (and, when only a relabelling follows, only those of the
+//! resources kept). A pipeline that only edits resource attributes or drops whole resources
+//! (the baseline, the templates' critical pipelines) counts what it exports from the input
+//! where it is, copying only what is kept. [`Emulator::keep_data_of`] and
+//! [`Emulator::keep_resources_where`] limit which exporters' data, and which resources of it,
+//! is kept.
 //!
 //! Supported components and their semantics, with sources, are listed in `docs/emulator.md`.
 //!
