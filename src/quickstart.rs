@@ -191,19 +191,9 @@ pub async fn run(
     })
 }
 
-/// A count with thousands separators.
+/// A count with thousands separators, rounded half away from zero.
 fn thousands(value: f64) -> String {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let n = value.max(0.0).round() as u64;
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::core::analysis::fixed(value.max(0.0).round(), 0)
 }
 
 fn bytes(value: f64) -> String {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::figures::{fixed, group};
 use super::results::{
     Comparison, ExperimentResults, Reason, Recommendation, Significance, VariantSummary,
 };
@@ -629,36 +630,6 @@ fn number(x: f64) -> String {
         2
     };
     fixed(x, decimals)
-}
-
-/// `x` with `decimals` decimals and thousands separators: `-1234.5` → `-1,234.50` for 2.
-fn fixed(x: f64, decimals: usize) -> String {
-    let text = format!("{:.*}", decimals, x.abs());
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    let negative = x < 0.0 && text.chars().any(|c| matches!(c, '1'..='9'));
-    let mut out = String::with_capacity(text.len() + text.len() / 3 + 1);
-    if negative {
-        out.push('-');
-    }
-    out.push_str(&group(whole));
-    if !fraction.is_empty() {
-        out.push('.');
-        out.push_str(fraction);
-    }
-    out
-}
-
-/// Inserts a comma between groups of three digits.
-fn group(digits: &str) -> String {
-    let len = digits.len();
-    let mut out = String::with_capacity(len + len / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (len - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

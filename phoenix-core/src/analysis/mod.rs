@@ -5,11 +5,13 @@
 //! noisy measurements.
 
 mod compute;
+mod figures;
 mod results;
 mod welch;
 
 pub(crate) use compute::finite;
 pub use compute::{ALPHA, TESTED_METRIC, analyze};
+pub use figures::fixed;
 pub use results::{
     Comparison, ExperimentResults, MonthlyCost, Reason, Recommendation, Significance,
     VariantSummary, WelchTest,

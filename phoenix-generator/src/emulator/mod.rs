@@ -355,10 +355,19 @@ struct PipelineRun {
     tail_relabels: bool,
 }
 
+/// A receiver with the pipelines it feeds.
+#[derive(Debug)]
+struct ReceiverRun {
+    source: Source,
+    fed: Vec<usize>,
+    /// The exporters its data reaches, through connectors too.
+    reaches: HashSet<ComponentId>,
+}
+
 /// A compiled config, ready to run scrapes through.
 #[derive(Debug)]
 pub struct Emulator {
-    receivers: Vec<(Source, Vec<usize>)>,
+    receivers: Vec<ReceiverRun>,
     pipelines: Vec<PipelineRun>,
     output: Output,
     /// What goes into the exporters' [`ExporterOutput::snapshot`].
@@ -494,7 +503,12 @@ impl Emulator {
                 Receiver::Otlp(_) => Source::Otlp,
                 Receiver::HostMetrics(h) => Source::Process(ProcessFilter::compile(&component, h)?),
             };
-            receivers.push((source, fed));
+            let reaches = reached_exporters(&pipelines, &fed);
+            receivers.push(ReceiverRun {
+                source,
+                fed,
+                reaches,
+            });
         }
         for (id, p) in &metrics {
             for (i, rid) in p.receivers.iter().enumerate() {
@@ -569,8 +583,8 @@ impl Emulator {
     pub fn process(&mut self, snapshot: &Snapshot) -> Result<&Output> {
         self.output.clear();
         let mut jobs: Vec<Job<'_>> = Vec::new();
-        for (kind, fed) in &self.receivers {
-            let view = match kind {
+        for ReceiverRun { source, fed, .. } in &self.receivers {
+            let view = match source {
                 Source::Process(filter) if !filter.keeps_all(snapshot) => {
                     let mut view = snapshot.clone();
                     filter.apply(&mut view);
@@ -595,7 +609,13 @@ impl Emulator {
         let mut jobs: Vec<Job<'_>> = Vec::new();
         let receivers = self.receivers.len();
         let mut source = Some(snapshot);
-        for (i, (kind, fed)) in self.receivers.iter().enumerate() {
+        for (
+            i,
+            ReceiverRun {
+                source: kind, fed, ..
+            },
+        ) in self.receivers.iter().enumerate()
+        {
             let mut view = if i + 1 == receivers {
                 source.take().unwrap_or_default()
             } else {
@@ -620,28 +640,12 @@ impl Emulator {
     pub fn receiver_views(&self, snapshot: &Snapshot) -> Vec<(Snapshot, HashSet<ComponentId>)> {
         self.receivers
             .iter()
-            .map(|(kind, fed)| {
+            .map(|r| {
                 let mut view = snapshot.clone();
-                if let Source::Process(filter) = kind {
+                if let Source::Process(filter) = &r.source {
                     filter.apply(&mut view);
                 }
-                let mut exporters = HashSet::new();
-                let mut stack: Vec<usize> = fed.clone();
-                let mut seen = HashSet::new();
-                while let Some(p) = stack.pop() {
-                    if !seen.insert(p) {
-                        continue;
-                    }
-                    for s in &self.pipelines[p].sinks {
-                        match s {
-                            Sink::Exporter(e) => {
-                                exporters.insert(e.clone());
-                            }
-                            Sink::Connector(next) => stack.extend(next.iter().copied()),
-                        }
-                    }
-                }
-                (view, exporters)
+                (view, r.reaches.clone())
             })
             .collect()
     }
@@ -656,11 +660,12 @@ impl Emulator {
         exporter: &ComponentId,
     ) -> Vec<Cow<'r, Resource>> {
         let mut views = Vec::new();
-        for (kind, fed) in &self.receivers {
-            if !self.reaches(fed, exporter) {
-                continue;
-            }
-            match kind {
+        for r in self
+            .receivers
+            .iter()
+            .filter(|r| r.reaches.contains(exporter))
+        {
+            match &r.source {
                 Source::Process(filter) if !filter.keeps_as_is(resource) => {
                     let mut view = Snapshot::new(vec![resource.clone()]);
                     filter.apply(&mut view);
@@ -670,25 +675,6 @@ impl Emulator {
             }
         }
         views
-    }
-
-    /// Whether data given to the pipelines `fed` reaches `exporter`.
-    fn reaches(&self, fed: &[usize], exporter: &ComponentId) -> bool {
-        let mut stack: Vec<usize> = fed.to_vec();
-        let mut seen = HashSet::new();
-        while let Some(p) = stack.pop() {
-            if !seen.insert(p) {
-                continue;
-            }
-            for s in &self.pipelines[p].sinks {
-                match s {
-                    Sink::Exporter(e) if e == exporter => return true,
-                    Sink::Exporter(_) => {}
-                    Sink::Connector(next) => stack.extend(next.iter().copied()),
-                }
-            }
-        }
-        false
     }
 
     fn run_pipeline<'a>(&mut self, job: Job<'a>, jobs: &mut Vec<Job<'a>>) {
@@ -974,6 +960,27 @@ fn record(out: &mut ExporterOutput, batch: Option<Snapshot>, stats: &BatchStats,
             out.snapshot.resources.extend(batch.resources);
         }
     }
+}
+
+/// The exporters that data given to the pipelines `fed` reaches, through connectors too.
+fn reached_exporters(pipelines: &[PipelineRun], fed: &[usize]) -> HashSet<ComponentId> {
+    let mut exporters = HashSet::new();
+    let mut stack = fed.to_vec();
+    let mut seen = HashSet::new();
+    while let Some(p) = stack.pop() {
+        if !seen.insert(p) {
+            continue;
+        }
+        for s in &pipelines[p].sinks {
+            match s {
+                Sink::Exporter(e) => {
+                    exporters.insert(e.clone());
+                }
+                Sink::Connector(next) => stack.extend(next.iter().copied()),
+            }
+        }
+    }
+    exporters
 }
 
 fn check_acyclic(pipelines: &[PipelineRun]) -> Result<()> {

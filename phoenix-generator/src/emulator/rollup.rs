@@ -224,20 +224,11 @@ impl Rollup {
         stages: &mut [Stage],
         input: &Snapshot,
     ) -> Option<(Snapshot, usize)> {
-        let (scrape, first_filter_points) = match self.gather(stages, input) {
-            Gathered::Unsuited => {
-                self.settle(false);
-                return None;
-            }
-            Gathered::Groups(scrape, first_filter_points) => (scrape, first_filter_points),
-        };
-        let ran = scrape.is_some();
-        let out = match scrape {
-            Some(scrape) => scrape.finish(&mut self.sink, &self.plans, self.function),
+        let function = self.function;
+        self.run_with(stages, input, |scrape, sink, plans, _| match scrape {
+            Some(scrape) => scrape.finish(sink, plans, function),
             None => Snapshot::default(),
-        };
-        self.settle(ran);
-        Some((out, first_filter_points))
+        })
     }
 
     /// As [`Rollup::run`], followed by the rest of the pipeline's stages, which relabel
@@ -252,6 +243,35 @@ impl Rollup {
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
     ) -> Option<Exported> {
+        let function = self.function;
+        let (out, first_filter_points) =
+            self.run_with(stages, input, |scrape, sink, plans, tail| match scrape {
+                Some(scrape) => scrape.finish_relabelled(sink, plans, function, tail, copy, keep),
+                None => Exported {
+                    resources: 0,
+                    points: 0,
+                    first_filter_points: 0,
+                    series: Vec::new(),
+                    bytes: 0,
+                    data: copy.then(Snapshot::default),
+                },
+            })?;
+        Some(Exported {
+            first_filter_points,
+            ..out
+        })
+    }
+
+    /// Gathers `input` into groups and ends the scrape with `finish` (given the groups, or
+    /// `None` when no point is kept, with the sink, the plans and the stages after the
+    /// aggregation); returns what it made, with the points the first filter kept. `None`
+    /// when the scrape does not suit the rollup.
+    fn run_with<'a, T>(
+        &mut self,
+        stages: &mut [Stage],
+        input: &'a Snapshot,
+        finish: impl FnOnce(Option<Scrape<'a>>, &mut Sink, &ResourceMemo<Plan>, &[Stage]) -> T,
+    ) -> Option<(T, usize)> {
         let (scrape, first_filter_points) = match self.gather(stages, input) {
             Gathered::Unsuited => {
                 self.settle(false);
@@ -260,29 +280,9 @@ impl Rollup {
             Gathered::Groups(scrape, first_filter_points) => (scrape, first_filter_points),
         };
         let ran = scrape.is_some();
-        let out = match scrape {
-            Some(scrape) => scrape.finish_relabelled(
-                &mut self.sink,
-                &self.plans,
-                self.function,
-                &stages[self.end..],
-                copy,
-                keep,
-            ),
-            None => Exported {
-                resources: 0,
-                points: 0,
-                first_filter_points: 0,
-                series: Vec::new(),
-                bytes: 0,
-                data: copy.then(Snapshot::default),
-            },
-        };
+        let out = finish(scrape, &mut self.sink, &self.plans, &stages[self.end..]);
         self.settle(ran);
-        Some(Exported {
-            first_filter_points,
-            ..out
-        })
+        Some((out, first_filter_points))
     }
 
     /// Runs the points of `input` that the filters keep into the aggregation's groups, and
