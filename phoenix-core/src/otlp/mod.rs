@@ -87,8 +87,7 @@ use crate::{Error, Result};
 
 pub use size::{
     MetricHeader, attributes_encoded_len, encoded_len, metric_encoded_len, point_encoded_len,
-    point_encoded_len_with, resource_encoded_len, resource_metrics_encoded_len,
-    scope_metrics_encoded_len,
+    point_encoded_len_with, resource_metrics_encoded_len, scope_metrics_encoded_len,
 };
 
 /// Encodes a snapshot as OTLP protobuf (`MetricsData`, the same bytes as an

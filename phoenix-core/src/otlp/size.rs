@@ -36,30 +36,6 @@ pub fn encoded_len(snapshot: &Snapshot) -> usize {
         .sum()
 }
 
-/// The bytes one resource adds to [`encoded_len`] of a snapshot holding it, had its
-/// attributes been `attributes` (pass `&resource.attributes` for the resource as it is).
-/// A snapshot's [`encoded_len`] is the sum of its resources' lengths.
-///
-/// ```
-/// use phoenix_core::otlp;
-/// use phoenix_core::telemetry::{AnyValue, Attributes, Resource, Snapshot};
-///
-/// let resource = Resource::new([("process.pid", AnyValue::Int(7))].into_iter().collect());
-/// let mut renamed = resource.clone();
-/// renamed.attributes.insert("phoenix.variant", "candidate");
-/// assert_eq!(
-///     otlp::resource_encoded_len(&resource, &renamed.attributes),
-///     otlp::encoded_len(&Snapshot::new(vec![renamed])),
-/// );
-/// ```
-pub fn resource_encoded_len(resource: &Resource, attributes: &Attributes) -> usize {
-    let own = nested(
-        attributes_len(&resource.attributes) + uint32_len(resource.dropped_attributes_count),
-    );
-    let other = nested(attributes_len(attributes) + uint32_len(resource.dropped_attributes_count));
-    nested(resource_len(resource) - own + other)
-}
-
 /// The size of one `ResourceMetrics` message (without its own tag and length).
 fn resource_len(resource: &Resource) -> usize {
     resource_metrics_len(
