@@ -1,6 +1,7 @@
 //! Attribute values and ordered attribute lists, as OTLP's `AnyValue` and `KeyValue`.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// An attribute value: OTLP's `AnyValue`.
 ///
@@ -140,24 +141,35 @@ impl KeyValue {
 /// for the same reason; series identity ([`SeriesKey`](super::SeriesKey)) ignores order.
 /// Input converted with `From<Vec<KeyValue>>` is kept as it is, duplicate keys included
 /// (OTLP forbids them, but a lossless reader must not drop data).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributes(Vec<KeyValue>);
+///
+/// The list is shared on clone and copied on its first change after one, so a clone costs a
+/// reference count, and two lists that are clones of each other, unchanged since, are known
+/// to be equal without reading them ([`Attributes::same_as`]). A producer that keeps its
+/// resources from one snapshot to the next (as the simulator does) lets consumers recognise
+/// what they saw before at that price.
+#[derive(Debug, Clone, Default)]
+pub struct Attributes(Option<Arc<Vec<KeyValue>>>);
 
 impl Attributes {
     /// An empty list.
     pub const fn new() -> Self {
-        Self(Vec::new())
+        Self(None)
     }
 
     /// An empty list with room for `capacity` attributes.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self(Vec::with_capacity(capacity))
+        Self((capacity > 0).then(|| Arc::new(Vec::with_capacity(capacity))))
+    }
+
+    /// The list, to change in place: copied first when it is shared.
+    fn make_mut(&mut self) -> &mut Vec<KeyValue> {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: impl AsRef<str>) -> Option<&AnyValue> {
         let key = key.as_ref();
-        self.0.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+        self.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
     }
 
     /// The string value of `key`, if present and a string.
@@ -176,10 +188,10 @@ impl Attributes {
     /// assert!(!Attributes::from(vec![pid(1)]).has_duplicate_keys());
     /// ```
     pub fn has_duplicate_keys(&self) -> bool {
-        self.0
-            .iter()
+        let list = self.as_slice();
+        list.iter()
             .enumerate()
-            .any(|(i, kv)| self.0[i + 1..].iter().any(|other| other.key == kv.key))
+            .any(|(i, kv)| list[i + 1..].iter().any(|other| other.key == kv.key))
     }
 
     /// Whether `key` is present.
@@ -191,9 +203,10 @@ impl Attributes {
     pub fn insert(&mut self, key: impl AsRef<str>, value: impl Into<AnyValue>) {
         let key = key.as_ref();
         let value = value.into();
-        match self.0.iter_mut().find(|kv| kv.key == key) {
+        let list = self.make_mut();
+        match list.iter_mut().find(|kv| kv.key == key) {
             Some(kv) => kv.value = value,
-            None => self.0.push(KeyValue {
+            None => list.push(KeyValue {
                 key: key.to_owned(),
                 value,
             }),
@@ -203,38 +216,84 @@ impl Attributes {
     /// Removes `key` and returns its value, keeping the order of the rest.
     pub fn remove(&mut self, key: impl AsRef<str>) -> Option<AnyValue> {
         let key = key.as_ref();
-        let index = self.0.iter().position(|kv| kv.key == key)?;
-        Some(self.0.remove(index).value)
+        let index = self.iter().position(|kv| kv.key == key)?;
+        Some(self.make_mut().remove(index).value)
     }
 
-    /// Keeps only the attributes for which `keep` returns true.
-    pub fn retain(&mut self, keep: impl FnMut(&KeyValue) -> bool) {
-        self.0.retain(keep);
+    /// Keeps only the attributes for which `keep` returns true (asked once for each, in
+    /// order).
+    pub fn retain(&mut self, mut keep: impl FnMut(&KeyValue) -> bool) {
+        // A list left as it is stays shared.
+        let Some(first) = self.iter().position(|kv| !keep(kv)) else {
+            return;
+        };
+        let mut at = 0;
+        self.make_mut().retain(|kv| {
+            let kept = at < first || (at > first && keep(kv));
+            at += 1;
+            kept
+        });
     }
 
     /// The attributes in order.
     pub fn iter(&self) -> std::slice::Iter<'_, KeyValue> {
-        self.0.iter()
+        self.as_slice().iter()
     }
 
     /// How many attributes there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// The attributes as a slice, in order.
     pub fn as_slice(&self) -> &[KeyValue] {
-        &self.0
+        self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    /// Consumes the list into its key-value pairs, in order.
+    /// Consumes the list into its key-value pairs, in order (copied when shared).
     pub fn into_vec(self) -> Vec<KeyValue> {
-        self.0
+        self.0.map(Arc::unwrap_or_clone).unwrap_or_default()
+    }
+
+    /// Whether `other` holds the same attributes in the same order: true without reading
+    /// either when they share their storage (one is a clone of the other, and neither changed
+    /// since), and otherwise as `==` answers. Unlike `==`, a list holding a NaN is the same
+    /// as its clones.
+    ///
+    /// ```
+    /// use phoenix_core::telemetry::Attributes;
+    ///
+    /// let a: Attributes = [("process.pid", 7_i64)].into_iter().collect();
+    /// let mut b = a.clone();
+    /// assert!(a.same_as(&b));
+    /// b.insert("process.pid", 8_i64);
+    /// assert!(!a.same_as(&b));
+    /// ```
+    #[inline]
+    pub fn same_as(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            (None, None) => true,
+            _ => self == other,
+        }
+    }
+
+    /// Whether both lists share their storage: one is a clone of the other, and neither
+    /// changed since. Answered without reading either list; false for empty lists.
+    #[inline]
+    pub fn shares_storage_with(&self, other: &Self) -> bool {
+        matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
     }
 }
 
@@ -242,7 +301,7 @@ impl From<Vec<KeyValue>> for Attributes {
     /// Wraps pairs as received. Later duplicates of a key are kept as they are, so that
     /// input from elsewhere round-trips; [`Attributes::get`] sees the first.
     fn from(pairs: Vec<KeyValue>) -> Self {
-        Self(pairs)
+        Self((!pairs.is_empty()).then(|| Arc::new(pairs)))
     }
 }
 
@@ -261,7 +320,7 @@ impl<'a> IntoIterator for &'a Attributes {
     type IntoIter = std::slice::Iter<'a, KeyValue>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -287,6 +346,51 @@ mod tests {
         assert_eq!(attrs.remove("b"), None);
         let keys: Vec<_> = attrs.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["a", "c"]);
+    }
+
+    #[test]
+    fn clones_share_until_one_changes() {
+        let a: Attributes = [("a", 1_i64), ("b", 2), ("c", 3)].into_iter().collect();
+        let mut b = a.clone();
+        assert!(a.same_as(&b));
+        b.retain(|_| true);
+        assert!(
+            a.same_as(&b),
+            "a retain that keeps everything changes nothing"
+        );
+        assert_eq!(b.remove("z"), None);
+        assert!(a.same_as(&b), "removing an absent key changes nothing");
+        b.retain(|kv| kv.key != "b");
+        assert!(!a.same_as(&b));
+        assert_eq!(a.len(), 3, "the original is left as it was");
+        let keys: Vec<_> = b.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        // Equal lists built apart are the same too.
+        let c: Attributes = [("a", 1_i64), ("c", 3)].into_iter().collect();
+        assert!(b.same_as(&c) && b == c);
+    }
+
+    #[test]
+    fn retain_asks_once_for_each_attribute_in_order() {
+        let mut attrs: Attributes = [("a", 1_i64), ("b", 2), ("c", 3), ("d", 4)]
+            .into_iter()
+            .collect();
+        let mut asked = Vec::new();
+        attrs.retain(|kv| {
+            asked.push(kv.key.clone());
+            kv.key != "b" && kv.key != "d"
+        });
+        assert_eq!(asked, ["a", "b", "c", "d"]);
+        let keys: Vec<_> = attrs.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+    }
+
+    #[test]
+    fn a_nan_is_the_same_as_itself_but_not_equal() {
+        let a: Attributes = [("x", f64::NAN)].into_iter().collect();
+        assert!(a.same_as(&a.clone()));
+        assert_ne!(a, a.clone());
+        assert!(Attributes::new().same_as(&Attributes::from(Vec::new())));
     }
 
     #[test]
