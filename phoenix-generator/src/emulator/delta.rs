@@ -91,6 +91,19 @@ struct State {
     seen: Timestamp,
 }
 
+/// A place for one series' state.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The series identity.
+    key: u128,
+    state: State,
+    /// Whether the place holds a series' state (it is free otherwise).
+    used: bool,
+}
+
+/// No place: a [`CumulativeToDelta::convert_point`] hint that finds nothing.
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
 /// Compiled `cumulativetodelta` with its per-series state.
 #[derive(Debug)]
 pub(crate) struct CumulativeToDelta {
@@ -98,7 +111,18 @@ pub(crate) struct CumulativeToDelta {
     exclude: Option<Selector>,
     initial: InitialValue,
     max_staleness: Option<Duration>,
-    states: crate::ottl::PrehashedMap<u128, State>,
+    /// The place of each series' state in `slots`, by identity.
+    states: crate::ottl::PrehashedMap<u128, usize>,
+    /// The states, where they were made, so that a caller that remembers a series' place
+    /// reaches its state without a lookup.
+    slots: Vec<Slot>,
+    /// Free places in `slots`.
+    free: Vec<usize>,
+    /// States last seen before this are stale: forgotten, whether or not they are swept out
+    /// of `states` yet. It only grows between sweeps (see [`CumulativeToDelta::begin`]).
+    cutoff: Timestamp,
+    /// When stale states were last swept out.
+    swept: Option<Timestamp>,
     start: Option<Timestamp>,
 }
 
@@ -123,6 +147,10 @@ impl CumulativeToDelta {
                 .map(|d| d.as_duration())
                 .filter(|d| !d.is_zero()),
             states: crate::ottl::PrehashedMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            cutoff: Timestamp::UNSET,
+            swept: None,
             start: None,
         })
     }
@@ -136,6 +164,13 @@ impl CumulativeToDelta {
     /// Starts a batch whose latest point time is `now`: sets the tracker's start time on the
     /// first batch and forgets series not seen within `max_staleness`. Returns the tracker's
     /// start time.
+    ///
+    /// A stale state is forgotten where it is found ([`CumulativeToDelta::convert_point`]
+    /// reads it as absent), and swept out once per staleness period, not at every batch. That
+    /// gives what sweeping at every batch gives as long as the cutoff grows: a state is then
+    /// stale at a batch exactly when it is stale under the latest cutoff. When the cutoff
+    /// falls (point times went back), the states stale under the previous one are swept out
+    /// first.
     pub(crate) fn begin(&mut self, now: Timestamp) -> Timestamp {
         let start = *self.start.get_or_insert(now);
         if let Some(stale) = self.max_staleness {
@@ -143,9 +178,38 @@ impl CumulativeToDelta {
                 now.as_nanos()
                     .saturating_sub(u64::try_from(stale.as_nanos()).unwrap_or(u64::MAX)),
             );
-            self.states.retain(|_, s| s.seen >= cutoff);
+            if cutoff < self.cutoff {
+                self.sweep(self.cutoff);
+            }
+            self.cutoff = cutoff;
+            if self
+                .swept
+                .is_none_or(|swept| now.saturating_duration_since(swept) >= stale)
+            {
+                self.sweep(cutoff);
+                self.swept = Some(now);
+            }
         }
         start
+    }
+
+    /// Frees the states last seen before `cutoff`.
+    fn sweep(&mut self, cutoff: Timestamp) {
+        let Self {
+            states,
+            slots,
+            free,
+            ..
+        } = self;
+        states.retain(|_, &mut at| {
+            let slot = &mut slots[at];
+            let live = slot.state.seen >= cutoff;
+            if !live {
+                slot.used = false;
+                free.push(at);
+            }
+            live
+        });
     }
 
     /// Whether the processor converts `m`: a monotonic cumulative sum selected by
@@ -196,13 +260,16 @@ impl CumulativeToDelta {
 
     /// Converts one point of a converted metric whose identity is `metric` and whose
     /// attributes hash to `attributes`; `start` is what [`CumulativeToDelta::begin`] returned.
-    /// Returns whether the point stays.
+    /// `place` is where the series' state was the last time the caller asked (a hint,
+    /// [`NO_SLOT`] when there is none): it is checked, updated, and spares the lookup when
+    /// right. Returns whether the point stays.
     pub(crate) fn convert_point(
         &mut self,
         start: Timestamp,
         metric: u64,
         attributes: u64,
         p: &mut DataPoint,
+        place: &mut usize,
     ) -> bool {
         if p.flags & 1 == 1 {
             return false;
@@ -213,25 +280,18 @@ impl CumulativeToDelta {
             return true;
         }
         let key = identity(attributes, metric, p.value, p.start_time);
-        match self.states.get_mut(&key) {
-            None => {
-                self.states.insert(
-                    key,
-                    State {
-                        previous: p.value,
-                        seen: p.time,
-                    },
-                );
-                match self.initial {
-                    InitialValue::Auto => !(p.start_time < start || p.time == p.start_time),
-                    InitialValue::Keep => {
-                        p.start_time = Timestamp::UNSET;
-                        true
-                    }
-                    InitialValue::Drop => false,
-                }
-            }
-            Some(state) => {
+        let at = match self.slots.get(*place) {
+            Some(slot) if slot.used && slot.key == key => Some(*place),
+            _ => self.states.get(&key).copied(),
+        };
+        let fresh = State {
+            previous: p.value,
+            seen: p.time,
+        };
+        match at.and_then(|at| self.slots.get_mut(at).map(|slot| (at, slot))) {
+            Some((at, slot)) if slot.state.seen >= self.cutoff => {
+                *place = at;
+                let state = &mut slot.state;
                 let (delta, reset) = match (p.value, state.previous) {
                     (NumberValue::Int(v), NumberValue::Int(prev)) => {
                         (NumberValue::Int(v.wrapping_sub(prev)), v < prev)
@@ -242,11 +302,42 @@ impl CumulativeToDelta {
                     ),
                 };
                 p.start_time = state.seen;
-                state.previous = p.value;
-                state.seen = p.time;
+                *state = fresh;
                 p.value = delta;
-                !reset
+                return !reset;
             }
+            // Stale, and so forgotten: the series starts again in its place.
+            Some((at, slot)) => {
+                *place = at;
+                slot.state = fresh;
+            }
+            None => {
+                let slot = Slot {
+                    key,
+                    state: fresh,
+                    used: true,
+                };
+                let at = match self.free.pop() {
+                    Some(at) => {
+                        self.slots[at] = slot;
+                        at
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        self.slots.len() - 1
+                    }
+                };
+                self.states.insert(key, at);
+                *place = at;
+            }
+        }
+        match self.initial {
+            InitialValue::Auto => !(p.start_time < start || p.time == p.start_time),
+            InitialValue::Keep => {
+                p.start_time = Timestamp::UNSET;
+                true
+            }
+            InitialValue::Drop => false,
         }
     }
 
@@ -273,7 +364,8 @@ impl CumulativeToDelta {
                     };
                     points.retain_mut(|p| {
                         let series = crate::ottl::attributes_hash(&p.attributes, &mut buf);
-                        self.convert_point(start, base, series, p)
+                        let mut place = NO_SLOT;
+                        self.convert_point(start, base, series, p, &mut place)
                     });
                     *temporality = Temporality::Delta;
                     !points.is_empty()
@@ -285,8 +377,6 @@ impl CumulativeToDelta {
     }
 }
 
-/// The series identity: the series key (resource attributes, metric name, point attributes,
-/// all xxh3-hashed) mixed with the scope/unit hash, the value type and the start time.
 /// The series identity: the hash of the resource, scope, metric name and unit (`base`) mixed
 /// with the point attributes' hash, the value type and the start time, in 128 bits.
 fn identity(series: u64, base: u64, value: NumberValue, start: Timestamp) -> u128 {
@@ -401,6 +491,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// States not seen within `max_staleness` are forgotten at the next batch, whether the
+    /// tracker sweeps them out then or later, and also when point times go back.
+    #[test]
+    fn stale_series_start_again() {
+        let p: CumulativeToDeltaProcessor =
+            serde_yaml::from_str("initial_value: keep\nmax_staleness: 30s\n").unwrap();
+        // A series that starts again shows its cumulative value with a zero start time.
+        let run = |times: &[(u64, i64, i64)]| {
+            let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+            times
+                .iter()
+                .map(|&(t, pid, io)| {
+                    let mut s = scrape(t, &[(pid, 10, io)]);
+                    d.run(&mut s);
+                    io_points(&s)
+                })
+                .collect::<Vec<_>>()
+        };
+        let fresh = |pid, io| vec![(pid, 0, NumberValue::Int(io))];
+        let seen = run(&[(100, 1, 1000), (130, 2, 1), (135, 2, 2), (140, 1, 1400)]);
+        assert_eq!(seen[3], fresh(1, 1400), "last seen 100, stale from 131 on");
+        let seen = run(&[(100, 1, 1000), (130, 2, 1), (135, 2, 2), (110, 1, 1100)]);
+        assert_eq!(seen[3], fresh(1, 1100), "stale at 135, though not at 110");
+        let seen = run(&[(100, 1, 1000), (125, 1, 1250)]);
+        assert_eq!(seen[1], vec![(1, 100, NumberValue::Int(250))]);
     }
 
     #[test]

@@ -13,13 +13,13 @@
 //! series and encoded bytes from the input where it is, and copies a resource only for the
 //! exporters whose data is kept.
 //!
-//! A pipeline that starts with a filter judges each resource with it as it comes, as running
-//! the filter would (it reads one attribute or a few); only the resources it keeps are looked
-//! up among the remembered ones, which compares all their attributes.
+//! Looking a resource up costs a pointer comparison when the producer kept its attributes
+//! from the previous snapshot (see [`Attributes::same_as`]); otherwise it compares them all.
 //!
 //! A filter also tidies what it keeps: it removes scopes without metrics and resources left
-//! without scopes (and, with data-point conditions, metrics without points). A scrape holding
-//! such a resource runs stage by stage instead.
+//! without scopes (and, with data-point conditions, metrics without points). A scrape in which
+//! the filters keep such a resource runs stage by stage instead (one they drop is gone either
+//! way).
 
 use phoenix_core::otlp;
 use phoenix_core::telemetry::{
@@ -36,9 +36,10 @@ pub(crate) struct Relabel {
     /// With filters that drop something, how they tidy the resources they keep.
     tidying: Option<Tidying>,
     /// The index of the filter the pipeline starts with (past pass-through stages), when it
-    /// drops something: it judges every resource as it comes, and only those it keeps are
-    /// looked up among the remembered ones.
+    /// drops something.
     leading: Option<usize>,
+    /// The number of series the last scrape exported.
+    series: usize,
 }
 
 /// What a filter does to the resources it keeps: it removes scopes without metrics and
@@ -63,6 +64,8 @@ impl Tidying {
 /// What the pipeline makes of one resource.
 #[derive(Debug)]
 struct Relabelled {
+    /// Whether the filter the pipeline starts with keeps it (true without one).
+    first_keeps: bool,
     /// Whether the filters keep it.
     keeps: bool,
     /// The attributes it leaves the pipeline with.
@@ -126,21 +129,24 @@ impl Relabel {
             memo: ResourceMemo::default(),
             tidying,
             leading,
+            series: 0,
         })
     }
 
     /// The attributes a resource with `attributes` leaves the stages with.
     pub(crate) fn attributes_after(stages: &[Stage], attributes: &Attributes) -> Attributes {
-        Self::relabel(stages, attributes).attributes
+        Self::relabel(stages, None, attributes).attributes
     }
 
-    /// What the stages make of a resource with `attributes`.
-    fn relabel(stages: &[Stage], attributes: &Attributes) -> Relabelled {
+    /// What the stages make of a resource with `attributes` (`leading`: the index of the
+    /// filter they start with, if any).
+    fn relabel(stages: &[Stage], leading: Option<usize>, attributes: &Attributes) -> Relabelled {
         let mut current = attributes.clone();
-        for stage in stages {
+        for (i, stage) in stages.iter().enumerate() {
             match stage {
                 Stage::Filter(f) if !f.is_noop() && !f.keeps_resource(&current) => {
                     return Relabelled {
+                        first_keeps: leading != Some(i),
                         keeps: false,
                         key: ResourceKey::new(&current),
                         attributes: current,
@@ -165,6 +171,7 @@ impl Relabel {
             }
         }
         Relabelled {
+            first_keeps: true,
             keeps: true,
             key: ResourceKey::new(&current),
             attributes: current,
@@ -174,7 +181,8 @@ impl Relabel {
 
     /// Runs one scrape over `input`; `copy`: whether to copy the exported resources (those
     /// whose attributes as exported satisfy `keep`). `None` when the pipeline's filters would
-    /// tidy some resource of `input` (see [`Tidying`]): the stages then run one by one.
+    /// tidy some resource of `input` they keep (see [`Tidying`]): the stages then run one by
+    /// one.
     pub(crate) fn run(
         &mut self,
         stages: &[Stage],
@@ -182,12 +190,7 @@ impl Relabel {
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
     ) -> Option<Exported> {
-        if let Some(tidying) = self.tidying
-            && !input.resources.iter().all(|r| tidying.leaves(r))
-        {
-            return None;
-        }
-        let (mut out, picked) = self.count(stages, input, copy, keep);
+        let (mut out, picked) = self.count(stages, input, copy, keep)?;
         if let Some(data) = &mut out.data {
             for (i, attributes) in picked {
                 let r = &input.resources[i];
@@ -203,40 +206,39 @@ impl Relabel {
     }
 
     /// Counts what the pipeline exports of `input`, and lists the resources to copy (when
-    /// `copy`) by index, with their attributes as exported.
+    /// `copy`) by index, with their attributes as exported. `None` as for [`Relabel::run`].
     fn count(
         &mut self,
         stages: &[Stage],
         input: &Snapshot,
         copy: bool,
         keep: &dyn Fn(&Attributes) -> bool,
-    ) -> (Exported, Vec<(usize, Attributes)>) {
+    ) -> Option<(Exported, Vec<(usize, Attributes)>)> {
         let memo = &mut self.memo;
         memo.begin();
         let mut out = Exported {
             resources: 0,
             points: 0,
             first_filter_points: 0,
-            series: Vec::with_capacity(input.data_point_count()),
+            series: Vec::with_capacity(self.series),
             bytes: 0,
             data: copy.then(Snapshot::default),
         };
         let mut picked = Vec::new();
-        let leading = self.leading.and_then(|i| match &stages[i] {
-            Stage::Filter(f) => Some(f),
-            _ => None,
-        });
+        let leading = self.leading;
         for (i, r) in input.resources.iter().enumerate() {
-            if leading.is_some_and(|f| !f.keeps_resource(&r.attributes)) {
-                continue;
-            }
-            out.first_filter_points += r.data_point_count();
-            let at = memo.next(&r.attributes, |a| Self::relabel(stages, a));
+            let at = memo.next(&r.attributes, |a| Self::relabel(stages, leading, a));
             let Some(entry) = memo.get_mut(at) else {
                 continue;
             };
+            if entry.first_keeps {
+                out.first_filter_points += r.data_point_count();
+            }
             if !entry.keeps {
                 continue;
+            }
+            if self.tidying.is_some_and(|t| !t.leaves(r)) {
+                return None;
             }
             let mut place = 0;
             let mut scopes_len = 0;
@@ -248,7 +250,8 @@ impl Relabel {
                     for p in m.data.points() {
                         let (series, attributes_len) = match entry.series.get_mut(place) {
                             Some(known)
-                                if known.name == m.name && known.attributes == p.attributes =>
+                                if known.name == m.name
+                                    && known.attributes.same_as(&p.attributes) =>
                             {
                                 (known.key, known.attributes_len)
                             }
@@ -291,6 +294,7 @@ impl Relabel {
             }
         }
         memo.end();
-        (out, picked)
+        self.series = out.series.len();
+        Some((out, picked))
     }
 }

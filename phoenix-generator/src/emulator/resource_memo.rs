@@ -5,8 +5,9 @@
 //! previous scrape without hashing them: first at the place the resource has now (shifted by
 //! the offset of the last entry found elsewhere, which follows processes starting and
 //! exiting), then through a table of the previous scrape's entries by the hash of their
-//! attributes. An entry is used only when the attributes are equal to the ones it was made
-//! from; entries of resources absent from a scrape are dropped.
+//! attributes. An entry is used only when the attributes are the ones it was made from
+//! ([`Attributes::same_as`]: a pointer comparison when the producer shares them, as the
+//! simulator does); entries of resources absent from a scrape are dropped.
 
 use phoenix_core::telemetry::Attributes;
 
@@ -71,7 +72,7 @@ impl<T> ResourceMemo<T> {
         self.entries
             .get(slot)
             .and_then(Option::as_ref)
-            .is_some_and(|e| e.attributes == *attributes)
+            .is_some_and(|e| e.attributes.same_as(attributes))
     }
 
     /// The entry of the next resource of the scrape (whose attributes are `attributes`),
@@ -139,7 +140,7 @@ impl<T> ResourceMemo<T> {
                 && entries
                     .get(slot)
                     .and_then(Option::as_ref)
-                    .is_some_and(|e| e.attributes == *attributes)
+                    .is_some_and(|e| e.attributes.same_as(attributes))
         })
     }
 

@@ -19,7 +19,8 @@
 //! out once per resource ([`Plan`], kept in a [`ResourceMemo`]) and keeps the aggregation's
 //! output resources, metrics and attribute sets across scrapes ([`Sink`]), so that a point
 //! seen before costs a comparison of its metric and attributes with the ones its plan was
-//! made from, the tracker's update, and an append to its group.
+//! made from (of pointers, when the producer shares attributes across snapshots), the
+//! tracker's update (at the place its plan remembers), and an append to its group.
 
 use phoenix_core::otlp;
 use phoenix_core::telemetry::{
@@ -27,7 +28,7 @@ use phoenix_core::telemetry::{
     ResourceKey, Scope, ScopeMetrics, SeriesKey, Snapshot, Temporality, Timestamp,
 };
 
-use super::delta::CumulativeToDelta;
+use super::delta::{self, CumulativeToDelta};
 use super::relabel::{Exported, Relabel};
 use super::resource_memo::ResourceMemo;
 use super::stage::{Stage, TransformGroup};
@@ -132,7 +133,10 @@ struct PointPlan {
     metric: u64,
     /// The attribute set it aggregates into.
     family: usize,
-    /// Per point-edit group, its last result for this point.
+    /// Where the tracker keeps its series' state ([`delta::NO_SLOT`] before it is known).
+    tracked: usize,
+    /// Per point-edit group run through the interpreter, in order, its last result for this
+    /// point.
     edits: Vec<Option<(MemoKey, Scalars)>>,
 }
 
@@ -288,16 +292,27 @@ impl Rollup {
     /// Runs the points of `input` that the filters keep into the aggregation's groups, and
     /// counts the points the first filter keeps.
     fn gather<'a>(&mut self, stages: &mut [Stage], input: &'a Snapshot) -> Gathered<'a> {
-        let (kept, first_filter_points) = self.judge(stages, input);
+        let (kept, mut first_filter_points) = self.judge(stages, input);
         let (mut now, mut duplicates) = (None, false);
         for &(r, at) in &kept {
-            duplicates |= self.plans.get(at).is_some_and(|p| p.duplicate_keys);
+            let plan = self.plans.get(at);
+            duplicates |= plan.is_some_and(|p| p.duplicate_keys);
+            let planned = plan.map_or(&[][..], |p| p.points.as_slice());
+            let mut place = 0;
             for m in r.metrics() {
                 for p in m.data.points() {
                     now = now.max(Some(p.time));
-                    duplicates |= p.attributes.len() > 1 && p.attributes.has_duplicate_keys();
+                    // A list planned at this place went through the aggregation: it holds no
+                    // key twice.
+                    let planned = planned
+                        .get(place)
+                        .is_some_and(|pp| pp.attributes.shares_storage_with(&p.attributes));
+                    duplicates |=
+                        !planned && p.attributes.len() > 1 && p.attributes.has_duplicate_keys();
+                    place += 1;
                 }
             }
+            first_filter_points += place;
         }
         if duplicates {
             return Gathered::Unsuited;
@@ -319,7 +334,7 @@ impl Rollup {
     }
 
     /// The resources of `input` that the filters keep, each with its plan's index, and the
-    /// number of points the first filter keeps.
+    /// number of points of the others that the first filter keeps.
     fn judge<'a>(
         &mut self,
         stages: &[Stage],
@@ -372,17 +387,16 @@ impl Rollup {
             plan
         };
         self.plans.begin();
-        let (mut kept, mut first_filter_points) = (Vec::new(), 0);
+        let (mut kept, mut first_filter_points) = (Vec::with_capacity(input.resources.len()), 0);
         for r in &input.resources {
             let at = self.plans.next(&r.attributes, &mut decide);
             let Some(plan) = self.plans.get_mut(at) else {
                 continue;
             };
-            if plan.first_keeps {
-                first_filter_points += r.data_point_count();
-            }
             if plan.keeps {
                 kept.push((r, at));
+            } else if plan.first_keeps {
+                first_filter_points += r.data_point_count();
             }
         }
         (kept, first_filter_points)
@@ -438,6 +452,10 @@ impl Rollup {
         let mut scrape = Scrape::new(sink);
         let mut buf = Vec::with_capacity(256);
         let (mut no_attributes, mut no_scope) = (Attributes::new(), Scope::default());
+        let remembered = edits
+            .iter()
+            .filter(|e| matches!(e, PointEdit::Remembered(_)))
+            .count();
         for &(r, at) in kept {
             let Some(plan) = plans.get_mut(at) else {
                 continue;
@@ -459,14 +477,7 @@ impl Rollup {
                     metric_at += 1;
                     let view_of_metric = MetricView::without_points(m);
                     for p in m.data.points() {
-                        let i = plan.point(
-                            point_at,
-                            (made, slot),
-                            p,
-                            point_edits.len(),
-                            sink,
-                            &mut buf,
-                        );
+                        let i = plan.point(point_at, (made, slot), p, remembered, sink, &mut buf);
                         point_at += 1;
                         let pp = &mut plan.points[i];
                         scrape.reference(sink, pp.family);
@@ -478,20 +489,29 @@ impl Rollup {
                         };
                         if let (Some(identity), Some(start), Some(d)) =
                             (identity, delta_start, delta.as_deref_mut())
-                            && !d.convert_point(start, identity, pp.hash, &mut scratch)
+                            && !d.convert_point(
+                                start,
+                                identity,
+                                pp.hash,
+                                &mut scratch,
+                                &mut pp.tracked,
+                            )
                         {
                             continue;
                         }
-                        for ((group, edit), last) in
-                            point_edits.iter().zip(edits.iter_mut()).zip(&mut pp.edits)
-                        {
+                        let mut lasts = pp.edits.iter_mut();
+                        for (group, edit) in point_edits.iter().zip(edits.iter_mut()) {
                             match edit {
                                 PointEdit::Native(statements) => {
-                                    for s in statements.iter() {
+                                    for s in statements.iter_mut() {
                                         s.apply(&mut scratch);
                                     }
                                 }
                                 PointEdit::Remembered(memo) => {
+                                    // The plan holds one per such group; without one,
+                                    // the stage just runs.
+                                    let mut none = None;
+                                    let last = lasts.next().unwrap_or(&mut none);
                                     memo.apply(&mut scratch, last, |p| {
                                         group.run_point_scalars(
                                             &mut no_attributes,
@@ -601,20 +621,21 @@ impl Plan {
 
     /// The index of the plan of point `p` at place `at` (in order) of the metric planned as
     /// `made` with output metric `slot`, worked out again unless it was made for equal
-    /// attributes in that metric. `edits`: the number of point-edit groups.
+    /// attributes in that metric. `remembered`: the number of point-edit groups run through
+    /// the interpreter ([`PointEdit::Remembered`]).
     fn point(
         &mut self,
         at: usize,
         (made, slot): (u64, usize),
         p: &DataPoint,
-        edits: usize,
+        remembered: usize,
         sink: &mut Sink,
         buf: &mut Vec<u8>,
     ) -> usize {
         let valid = self
             .points
             .get(at)
-            .is_some_and(|pp| pp.metric == made && pp.attributes == p.attributes);
+            .is_some_and(|pp| pp.metric == made && pp.attributes.same_as(&p.attributes));
         if !valid {
             let hash = ottl::attributes_hash(&p.attributes, buf);
             let plan = PointPlan {
@@ -622,7 +643,8 @@ impl Plan {
                 attributes: p.attributes.clone(),
                 hash,
                 metric: made,
-                edits: vec![None; edits],
+                edits: vec![None; remembered],
+                tracked: delta::NO_SLOT,
             };
             put(&mut self.points, at, plan);
         }
@@ -1131,7 +1153,7 @@ impl<'a> Scrape<'a> {
         values.clear();
         Self {
             stamp: sink.stamp,
-            resources: Vec::new(),
+            resources: Vec::with_capacity(sink.resources.len()),
             metrics: 0,
             groups: Vec::with_capacity(sink.groups),
             values,
@@ -1228,7 +1250,7 @@ impl<'a> Scrape<'a> {
             self.resources.push(ResourceOut {
                 resource: s.resource,
                 plan,
-                scopes: Vec::new(),
+                scopes: Vec::with_capacity(resource.scopes.len()),
             });
         }
         let out = &mut self.resources[resource.at];
@@ -1238,7 +1260,8 @@ impl<'a> Scrape<'a> {
             scope.3 = out.scopes.len();
             out.scopes.push(ScopeOut {
                 scope: &sm.scope,
-                metrics: Vec::new(),
+                // As many as the input scope has, most likely.
+                metrics: Vec::with_capacity(sm.metrics.len()),
             });
         }
         let metrics = &mut out.scopes[scope.3].metrics;
@@ -1358,14 +1381,14 @@ impl<'a> Scrape<'a> {
             let family = &mut sink.families[group.family];
             let (series, attributes_len) = match family.exported {
                 Some((from, series, len))
-                    if from == made && family.attributes == *group.attributes =>
+                    if from == made && family.attributes.same_as(group.attributes) =>
                 {
                     (series, len)
                 }
                 _ => {
                     let series = key.metric(&metric.metric.name).series(group.attributes);
                     let len = otlp::attributes_encoded_len(group.attributes);
-                    if family.attributes == *group.attributes {
+                    if family.attributes.same_as(group.attributes) {
                         family.exported = Some((made, series, len));
                     }
                     (series, len)
