@@ -97,6 +97,8 @@ struct Slot {
     /// The series identity.
     key: u128,
     state: State,
+    /// The batch that last wrote the state (see [`CumulativeToDelta::batch`]).
+    written: u64,
     /// Whether the place holds a series' state (it is free otherwise).
     used: bool,
 }
@@ -118,9 +120,11 @@ pub(crate) struct CumulativeToDelta {
     slots: Vec<Slot>,
     /// Free places in `slots`.
     free: Vec<usize>,
-    /// States last seen before this are stale: forgotten, whether or not they are swept out
-    /// of `states` yet. It only grows between sweeps (see [`CumulativeToDelta::begin`]).
+    /// States written by an earlier batch and last seen before this are stale: forgotten,
+    /// whether or not they are swept out of `states` yet (see [`CumulativeToDelta::begin`]).
     cutoff: Timestamp,
+    /// The number of the current batch.
+    batch: u64,
     /// When stale states were last swept out.
     swept: Option<Timestamp>,
     start: Option<Timestamp>,
@@ -150,6 +154,7 @@ impl CumulativeToDelta {
             slots: Vec::new(),
             free: Vec::new(),
             cutoff: Timestamp::UNSET,
+            batch: 0,
             swept: None,
             start: None,
         })
@@ -165,36 +170,40 @@ impl CumulativeToDelta {
     /// first batch and forgets series not seen within `max_staleness`. Returns the tracker's
     /// start time.
     ///
-    /// A stale state is forgotten where it is found ([`CumulativeToDelta::convert_point`]
-    /// reads it as absent), and swept out once per staleness period, not at every batch. That
-    /// gives what sweeping at every batch gives as long as the cutoff grows: a state is then
-    /// stale at a batch exactly when it is stale under the latest cutoff. When the cutoff
-    /// falls (point times went back), the states stale under the previous one are swept out
-    /// first.
+    /// Sweeping at every batch removes, at the start of each, the states last seen before
+    /// its cutoff; a state written during a batch stays until the next one starts, whatever
+    /// its time. Here a state is forgotten where it is found instead
+    /// ([`CumulativeToDelta::convert_point`] reads it as absent when an earlier batch wrote
+    /// it and it was last seen before the current cutoff), and swept out once per staleness
+    /// period. That gives the same as long as the cutoff grows: the latest cutoff is then the
+    /// highest a state has been judged by. When the cutoff falls (point times went back), the
+    /// states the previous batch judged stale are swept out first: those it did not write,
+    /// last seen before its cutoff.
     pub(crate) fn begin(&mut self, now: Timestamp) -> Timestamp {
         let start = *self.start.get_or_insert(now);
+        self.batch += 1;
         if let Some(stale) = self.max_staleness {
             let cutoff = Timestamp::from_nanos(
                 now.as_nanos()
                     .saturating_sub(u64::try_from(stale.as_nanos()).unwrap_or(u64::MAX)),
             );
             if cutoff < self.cutoff {
-                self.sweep(self.cutoff);
+                self.sweep(self.cutoff, self.batch - 1);
             }
             self.cutoff = cutoff;
             if self
                 .swept
                 .is_none_or(|swept| now.saturating_duration_since(swept) >= stale)
             {
-                self.sweep(cutoff);
+                self.sweep(cutoff, self.batch);
                 self.swept = Some(now);
             }
         }
         start
     }
 
-    /// Frees the states last seen before `cutoff`.
-    fn sweep(&mut self, cutoff: Timestamp) {
+    /// Frees the states written before batch `before` and last seen before `cutoff`.
+    fn sweep(&mut self, cutoff: Timestamp, before: u64) {
         let Self {
             states,
             slots,
@@ -203,7 +212,7 @@ impl CumulativeToDelta {
         } = self;
         states.retain(|_, &mut at| {
             let slot = &mut slots[at];
-            let live = slot.state.seen >= cutoff;
+            let live = slot.written >= before || slot.state.seen >= cutoff;
             if !live {
                 slot.used = false;
                 free.push(at);
@@ -288,9 +297,11 @@ impl CumulativeToDelta {
             previous: p.value,
             seen: p.time,
         };
+        let (batch, cutoff) = (self.batch, self.cutoff);
         match at.and_then(|at| self.slots.get_mut(at).map(|slot| (at, slot))) {
-            Some((at, slot)) if slot.state.seen >= self.cutoff => {
+            Some((at, slot)) if slot.written == batch || slot.state.seen >= cutoff => {
                 *place = at;
+                slot.written = batch;
                 let state = &mut slot.state;
                 let (delta, reset) = match (p.value, state.previous) {
                     (NumberValue::Int(v), NumberValue::Int(prev)) => {
@@ -310,11 +321,13 @@ impl CumulativeToDelta {
             Some((at, slot)) => {
                 *place = at;
                 slot.state = fresh;
+                slot.written = batch;
             }
             None => {
                 let slot = Slot {
                     key,
                     state: fresh,
+                    written: batch,
                     used: true,
                 };
                 let at = match self.free.pop() {
@@ -493,31 +506,104 @@ mod tests {
         ));
     }
 
-    /// States not seen within `max_staleness` are forgotten at the next batch, whether the
-    /// tracker sweeps them out then or later, and also when point times go back.
-    #[test]
-    fn stale_series_start_again() {
+    /// One process's disk I/O counter at a time: (time in seconds, pid, value).
+    type Reading = (u64, i64, i64);
+
+    /// Runs batches of readings through a tracker with `initial_value: keep` and
+    /// `max_staleness: 30s`; returns the disk I/O points of each batch.
+    fn tracked(batches: &[Vec<Reading>]) -> Vec<Vec<(i64, u64, NumberValue)>> {
         let p: CumulativeToDeltaProcessor =
             serde_yaml::from_str("initial_value: keep\nmax_staleness: 30s\n").unwrap();
+        let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+        batches
+            .iter()
+            .map(|batch| {
+                let mut s = Snapshot::default();
+                for &(t, pid, io) in batch {
+                    s.resources.extend(scrape(t, &[(pid, 10, io)]).resources);
+                }
+                d.run(&mut s);
+                io_points(&s)
+            })
+            .collect()
+    }
+
+    /// The same, as a tracker that removes stale states at the start of every batch would
+    /// give it: the reference.
+    fn swept_every_batch(batches: &[Vec<Reading>]) -> Vec<Vec<(i64, u64, NumberValue)>> {
+        let mut states = std::collections::HashMap::<i64, (i64, u64)>::new();
+        batches
+            .iter()
+            .map(|batch| {
+                if let Some(now) = batch.iter().map(|r| r.0).max() {
+                    states.retain(|_, &mut (_, seen)| seen >= now.saturating_sub(30));
+                }
+                batch
+                    .iter()
+                    .filter_map(|&(t, pid, io)| match states.insert(pid, (io, t)) {
+                        None => Some((pid, 0, NumberValue::Int(io))),
+                        Some((previous, _)) if io < previous => None,
+                        Some((previous, seen)) => {
+                            Some((pid, seen, NumberValue::Int(io - previous)))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// States not seen within `max_staleness` are forgotten at the next batch, whether the
+    /// tracker sweeps them out then or later, also when point times go back; a state written
+    /// in a batch stays for the rest of it.
+    #[test]
+    fn stale_series_start_again() {
         // A series that starts again shows its cumulative value with a zero start time.
-        let run = |times: &[(u64, i64, i64)]| {
-            let mut d = CumulativeToDelta::compile("c", &p).unwrap();
-            times
-                .iter()
-                .map(|&(t, pid, io)| {
-                    let mut s = scrape(t, &[(pid, 10, io)]);
-                    d.run(&mut s);
-                    io_points(&s)
-                })
-                .collect::<Vec<_>>()
-        };
         let fresh = |pid, io| vec![(pid, 0, NumberValue::Int(io))];
-        let seen = run(&[(100, 1, 1000), (130, 2, 1), (135, 2, 2), (140, 1, 1400)]);
+        let one = |readings: &[Reading]| readings.iter().map(|&r| vec![r]).collect::<Vec<_>>();
+        let seen = tracked(&one(&[
+            (100, 1, 1000),
+            (130, 2, 1),
+            (135, 2, 2),
+            (140, 1, 1400),
+        ]));
         assert_eq!(seen[3], fresh(1, 1400), "last seen 100, stale from 131 on");
-        let seen = run(&[(100, 1, 1000), (130, 2, 1), (135, 2, 2), (110, 1, 1100)]);
+        let seen = tracked(&one(&[
+            (100, 1, 1000),
+            (130, 2, 1),
+            (135, 2, 2),
+            (110, 1, 1100),
+        ]));
         assert_eq!(seen[3], fresh(1, 1100), "stale at 135, though not at 110");
-        let seen = run(&[(100, 1, 1000), (125, 1, 1250)]);
+        let seen = tracked(&one(&[(100, 1, 1000), (125, 1, 1250)]));
         assert_eq!(seen[1], vec![(1, 100, NumberValue::Int(250))]);
+        // Written in a batch whose cutoff (170) is past its time: kept, and judged by the
+        // next batch's cutoff (135).
+        let seen = tracked(&[vec![(160, 1, 1000), (200, 2, 5)], vec![(165, 1, 1100)]]);
+        assert_eq!(seen[1], vec![(1, 160, NumberValue::Int(100))]);
+        // Twice in one batch, before its cutoff: the second point follows the first.
+        let seen = tracked(&[vec![(100, 1, 1000), (100, 1, 1000), (200, 2, 5)]]);
+        assert_eq!(
+            seen[0],
+            vec![
+                (1, 0, NumberValue::Int(1000)),
+                (1, 100, NumberValue::Int(0)),
+                (2, 0, NumberValue::Int(5)),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Forgetting stale states where they are found, and sweeping them out now and then,
+        /// gives what sweeping at every batch gives, whatever the order of point times.
+        #[test]
+        fn staleness_is_as_if_swept_every_batch(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0_u64..200, 1_i64..4, 0_i64..50), 1..5),
+                1..12,
+            ),
+        ) {
+            proptest::prop_assert_eq!(tracked(&batches), swept_every_batch(&batches));
+        }
     }
 
     #[test]
