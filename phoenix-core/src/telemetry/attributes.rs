@@ -143,10 +143,10 @@ impl KeyValue {
 /// (OTLP forbids them, but a lossless reader must not drop data).
 ///
 /// The list is shared on clone and copied on its first change after one, so a clone costs a
-/// reference count, and two lists that are clones of each other, unchanged since, are known
-/// to be equal without reading them ([`Attributes::same_as`]). A producer that keeps its
-/// resources from one snapshot to the next (as the simulator does) lets consumers recognise
-/// what they saw before at that price.
+/// reference count, and [`Attributes::same_as`] recognises two lists that are clones of each
+/// other, unchanged since, without reading them. A producer that keeps its resources from
+/// one snapshot to the next (as the simulator does) lets consumers recognise what they saw
+/// before at that price.
 #[derive(Debug, Clone, Default)]
 pub struct Attributes(Option<Arc<Vec<KeyValue>>>);
 
@@ -284,7 +284,8 @@ impl Attributes {
     }
 
     /// Whether both lists share their storage: one is a clone of the other, and neither
-    /// changed since. Answered without reading either list; false for empty lists.
+    /// changed since. Answered without reading either list; false when either was made empty
+    /// and never held an attribute (it has no storage).
     #[inline]
     pub fn shares_storage_with(&self, other: &Self) -> bool {
         matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
