@@ -175,10 +175,10 @@ impl CumulativeToDelta {
     /// its time. Here a state is forgotten where it is found instead
     /// ([`CumulativeToDelta::convert_point`] reads it as absent when an earlier batch wrote
     /// it and it was last seen before the current cutoff), and swept out once per staleness
-    /// period. That gives the same as long as the cutoff grows: the latest cutoff is then the
-    /// highest a state has been judged by. When the cutoff falls (point times went back), the
-    /// states the previous batch judged stale are swept out first: those it did not write,
-    /// last seen before its cutoff.
+    /// period of batch times. That gives the same as long as the cutoff grows: the latest
+    /// cutoff is then the highest a state has been judged by. When the cutoff falls (point
+    /// times went back), the states the previous batch judged stale are swept out first
+    /// (those it did not write, last seen before its cutoff), and the period starts again.
     pub(crate) fn begin(&mut self, now: Timestamp) -> Timestamp {
         let start = *self.start.get_or_insert(now);
         self.batch += 1;
@@ -189,6 +189,8 @@ impl CumulativeToDelta {
             );
             if cutoff < self.cutoff {
                 self.sweep(self.cutoff, self.batch - 1);
+                // The period restarts from this batch's time.
+                self.swept = None;
             }
             self.cutoff = cutoff;
             if self
@@ -590,6 +592,22 @@ mod tests {
                 (2, 0, NumberValue::Int(5)),
             ]
         );
+    }
+
+    /// Stale states are swept out as time passes, also after point times went back: the
+    /// tracker holds the series seen within about two staleness periods, not every series
+    /// ever seen.
+    #[test]
+    fn stale_states_are_swept_out_after_times_go_back() {
+        let p: CumulativeToDeltaProcessor = serde_yaml::from_str("max_staleness: 30s\n").unwrap();
+        let mut d = CumulativeToDelta::compile("c", &p).unwrap();
+        d.run(&mut scrape(1000, &[(1_000, 10, 1)]));
+        for t in 0..200 {
+            d.run(&mut scrape(t, &[(t.cast_signed(), 10, 1)]));
+        }
+        // One new series a second, with a 30 s staleness: at most 61 (and the one at 1000).
+        assert!(d.states.len() <= 62, "{} states", d.states.len());
+        assert_eq!(d.states.len() + d.free.len(), d.slots.len());
     }
 
     proptest::proptest! {
