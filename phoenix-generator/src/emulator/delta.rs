@@ -97,8 +97,6 @@ struct Slot {
     /// The series identity.
     key: u128,
     state: State,
-    /// The batch that last wrote the state (see [`CumulativeToDelta::batch`]).
-    written: u64,
     /// Whether the place holds a series' state (it is free otherwise).
     used: bool,
 }
@@ -120,13 +118,6 @@ pub(crate) struct CumulativeToDelta {
     slots: Vec<Slot>,
     /// Free places in `slots`.
     free: Vec<usize>,
-    /// States written by an earlier batch and last seen before this are stale: forgotten,
-    /// whether or not they are swept out of `states` yet (see [`CumulativeToDelta::begin`]).
-    cutoff: Timestamp,
-    /// The number of the current batch.
-    batch: u64,
-    /// When stale states were last swept out.
-    swept: Option<Timestamp>,
     start: Option<Timestamp>,
 }
 
@@ -153,9 +144,6 @@ impl CumulativeToDelta {
             states: crate::ottl::PrehashedMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            cutoff: Timestamp::UNSET,
-            batch: 0,
-            swept: None,
             start: None,
         })
     }
@@ -169,58 +157,30 @@ impl CumulativeToDelta {
     /// Starts a batch whose latest point time is `now`: sets the tracker's start time on the
     /// first batch and forgets series not seen within `max_staleness`. Returns the tracker's
     /// start time.
-    ///
-    /// Sweeping at every batch removes, at the start of each, the states last seen before
-    /// its cutoff; a state written during a batch stays until the next one starts, whatever
-    /// its time. Here a state is forgotten where it is found instead
-    /// ([`CumulativeToDelta::convert_point`] reads it as absent when an earlier batch wrote
-    /// it and it was last seen before the current cutoff), and swept out once per staleness
-    /// period of batch times. That gives the same as long as the cutoff grows: the latest
-    /// cutoff is then the highest a state has been judged by. When the cutoff falls (point
-    /// times went back), the states the previous batch judged stale are swept out first
-    /// (those it did not write, last seen before its cutoff), and the period starts again.
     pub(crate) fn begin(&mut self, now: Timestamp) -> Timestamp {
         let start = *self.start.get_or_insert(now);
-        self.batch += 1;
         if let Some(stale) = self.max_staleness {
             let cutoff = Timestamp::from_nanos(
                 now.as_nanos()
                     .saturating_sub(u64::try_from(stale.as_nanos()).unwrap_or(u64::MAX)),
             );
-            if cutoff < self.cutoff {
-                self.sweep(self.cutoff, self.batch - 1);
-                // The period restarts from this batch's time.
-                self.swept = None;
-            }
-            self.cutoff = cutoff;
-            if self
-                .swept
-                .is_none_or(|swept| now.saturating_duration_since(swept) >= stale)
-            {
-                self.sweep(cutoff, self.batch);
-                self.swept = Some(now);
+            // The slots in order rather than the map: a sequential read, and the map is
+            // touched only for the states that go.
+            let Self {
+                states,
+                slots,
+                free,
+                ..
+            } = self;
+            for (at, slot) in slots.iter_mut().enumerate() {
+                if slot.used && slot.state.seen < cutoff {
+                    slot.used = false;
+                    states.remove(&slot.key);
+                    free.push(at);
+                }
             }
         }
         start
-    }
-
-    /// Frees the states written before batch `before` and last seen before `cutoff`.
-    fn sweep(&mut self, cutoff: Timestamp, before: u64) {
-        let Self {
-            states,
-            slots,
-            free,
-            ..
-        } = self;
-        states.retain(|_, &mut at| {
-            let slot = &mut slots[at];
-            let live = slot.written >= before || slot.state.seen >= cutoff;
-            if !live {
-                slot.used = false;
-                free.push(at);
-            }
-            live
-        });
     }
 
     /// Whether the processor converts `m`: a monotonic cumulative sum selected by
@@ -299,11 +259,9 @@ impl CumulativeToDelta {
             previous: p.value,
             seen: p.time,
         };
-        let (batch, cutoff) = (self.batch, self.cutoff);
         match at.and_then(|at| self.slots.get_mut(at).map(|slot| (at, slot))) {
-            Some((at, slot)) if slot.written == batch || slot.state.seen >= cutoff => {
+            Some((at, slot)) => {
                 *place = at;
-                slot.written = batch;
                 let state = &mut slot.state;
                 let (delta, reset) = match (p.value, state.previous) {
                     (NumberValue::Int(v), NumberValue::Int(prev)) => {
@@ -319,17 +277,10 @@ impl CumulativeToDelta {
                 p.value = delta;
                 return !reset;
             }
-            // Stale, and so forgotten: the series starts again in its place.
-            Some((at, slot)) => {
-                *place = at;
-                slot.state = fresh;
-                slot.written = batch;
-            }
             None => {
                 let slot = Slot {
                     key,
                     state: fresh,
-                    written: batch,
                     used: true,
                 };
                 let at = match self.free.pop() {
@@ -554,9 +505,8 @@ mod tests {
             .collect()
     }
 
-    /// States not seen within `max_staleness` are forgotten at the next batch, whether the
-    /// tracker sweeps them out then or later, also when point times go back; a state written
-    /// in a batch stays for the rest of it.
+    /// States not seen within `max_staleness` are forgotten at the next batch, also when point
+    /// times go back; a state written in a batch stays for the rest of it.
     #[test]
     fn stale_series_start_again() {
         // A series that starts again shows its cumulative value with a zero start time.
@@ -594,9 +544,9 @@ mod tests {
         );
     }
 
-    /// Stale states are swept out as time passes, also after point times went back: the
-    /// tracker holds the series seen within about two staleness periods, not every series
-    /// ever seen.
+    /// Stale states are freed as time passes, also after point times went back: the tracker
+    /// holds the series seen within about two staleness periods, not every series ever seen,
+    /// and every place is either in use or free.
     #[test]
     fn stale_states_are_swept_out_after_times_go_back() {
         let p: CumulativeToDeltaProcessor = serde_yaml::from_str("max_staleness: 30s\n").unwrap();
@@ -611,8 +561,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Forgetting stale states where they are found, and sweeping them out now and then,
-        /// gives what sweeping at every batch gives, whatever the order of point times.
+        /// The slab of states gives what a map swept at every batch gives, whatever the order
+        /// of point times.
         #[test]
         fn staleness_is_as_if_swept_every_batch(
             batches in proptest::collection::vec(

@@ -941,13 +941,20 @@ impl TransformGroup {
 
     /// The key edits, when the group edits resource attribute keys only, unconditionally.
     pub(crate) fn resource_key_edits(&self) -> Option<Vec<ottl::KeyEdit<'_>>> {
-        if self.context != Context::Resource || !self.conditions.is_empty() {
+        self.each_unconditional(Context::Resource, CompiledStatement::resource_key_edit)
+    }
+
+    /// What `each` makes of every statement, when the group runs in `context` without
+    /// conditions and `each` makes something of every statement.
+    fn each_unconditional<'a, T>(
+        &'a self,
+        context: Context,
+        each: impl Fn(&'a CompiledStatement) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        if self.context != context || !self.conditions.is_empty() {
             return None;
         }
-        self.statements
-            .iter()
-            .map(CompiledStatement::resource_key_edit)
-            .collect()
+        self.statements.iter().map(each).collect()
     }
 
     /// Whether the group runs on data points and reads and writes nothing but their time,
@@ -967,13 +974,7 @@ impl TransformGroup {
     /// The group's statements as time truncations, when it runs on data points without
     /// conditions and holds nothing else: they then run without the interpreter.
     pub(crate) fn time_truncations(&self) -> Option<Vec<ottl::TimeTruncation>> {
-        if self.context != Context::DataPoint || !self.conditions.is_empty() {
-            return None;
-        }
-        self.statements
-            .iter()
-            .map(CompiledStatement::time_truncation)
-            .collect()
+        self.each_unconditional(Context::DataPoint, CompiledStatement::time_truncation)
     }
 
     /// The point fields a group for which [`TransformGroup::is_point_scalar_edit`] holds
