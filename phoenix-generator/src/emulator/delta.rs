@@ -512,20 +512,19 @@ mod tests {
         // A series that starts again shows its cumulative value with a zero start time.
         let fresh = |pid, io| vec![(pid, 0, NumberValue::Int(io))];
         let one = |readings: &[Reading]| readings.iter().map(|&r| vec![r]).collect::<Vec<_>>();
-        let seen = tracked(&one(&[
-            (100, 1, 1000),
-            (130, 2, 1),
-            (135, 2, 2),
-            (140, 1, 1400),
-        ]));
-        assert_eq!(seen[3], fresh(1, 1400), "last seen 100, stale from 131 on");
-        let seen = tracked(&one(&[
-            (100, 1, 1000),
-            (130, 2, 1),
-            (135, 2, 2),
-            (110, 1, 1100),
-        ]));
-        assert_eq!(seen[3], fresh(1, 1100), "stale at 135, though not at 110");
+        // Process 1 last seen at 100, then process 2 alone at 130 and 135, then process 1.
+        for (last, io, why) in [
+            (140, 1400, "last seen 100, stale from 131 on"),
+            (110, 1100, "stale at 135, though not at 110"),
+        ] {
+            let seen = tracked(&one(&[
+                (100, 1, 1000),
+                (130, 2, 1),
+                (135, 2, 2),
+                (last, 1, io),
+            ]));
+            assert_eq!(seen[3], fresh(1, io), "{why}");
+        }
         let seen = tracked(&one(&[(100, 1, 1000), (125, 1, 1250)]));
         assert_eq!(seen[1], vec![(1, 100, NumberValue::Int(250))]);
         // Written in a batch whose cutoff (170) is past its time: kept, and judged by the
